@@ -1,0 +1,36 @@
+# Two commands for a fresh machine with python3 (>= 3.11) and make:
+#   make demo   create .venv/, install the locked stack, run the whole DVC pipeline
+#   make test   create/refresh .venv/ with the test extras, run the test suite
+VENV := .venv
+UV := $(VENV)/bin/uv
+UV_VERSION := 0.13.9
+# Stage commands call `python`, `dvc` and `mlflow`: take them from the project's environment.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+
+.PHONY: install install-test demo test lint ui
+
+$(UV):
+	python3 -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# --frozen: exactly uv.lock; --inexact: keep uv itself in the environment.
+install: $(UV)
+	$(UV) sync --frozen --inexact
+
+install-test: $(UV)
+	$(UV) sync --frozen --inexact --extra test
+
+demo: install
+	dvc repro
+	@echo "Metrics: reports/metrics.json; runs: mlflow ui (from this folder), then http://127.0.0.1:5000"
+
+test: install-test
+	pytest
+
+lint: install-test
+	ruff check fer_pipeline tests
+	ruff format --check fer_pipeline tests
+
+ui: install
+	mlflow ui

@@ -1,0 +1,131 @@
+"""Composing an experiment's config: ``conf/`` + the choices in ``params.yaml`` + command-line overrides.
+
+``conf/`` holds every value and marks the experiment's choices ``???``; ``params.yaml`` fills them in.
+Command-line overrides win over both. Both are read from the project root, which is the working
+directory (DVC runs every stage there).
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import yaml
+from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from fer_pipeline.errors import PipelineError
+
+CONF_DIR = Path("conf")
+PARAMS_FILE = Path("params.yaml")
+
+
+def conf_dir() -> Path:
+    """The absolute ``conf/`` of the project root (the working directory)."""
+    if not (CONF_DIR / "config.yaml").is_file():
+        raise PipelineError(
+            f"{(CONF_DIR / 'config.yaml').resolve()} not found: run from the project root"
+        )
+    return CONF_DIR.resolve()
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _format(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def params_overrides(path: Path = PARAMS_FILE) -> list[str]:
+    """``params.yaml`` as Hydra overrides: ``model: fusion`` -> ``model=fusion``, nested keys dotted."""
+    if not path.is_file():
+        raise PipelineError(
+            f"{path.resolve()} not found: run from the project root (where params.yaml is)"
+        )
+    try:
+        tree = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise PipelineError(f"{path} is not valid YAML ({' '.join(str(err).split())})") from None
+    if not isinstance(tree, dict):
+        raise PipelineError(f"{path} must be a mapping of config choices")
+    return [f"{key}={_format(value)}" for key, value in _flatten(tree).items()]
+
+
+def override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def with_params(overrides: list[str], params: Path = PARAMS_FILE) -> list[str]:
+    """``params.yaml``'s overrides followed by ``overrides``; a key given in both keeps the latter."""
+    given = {override_key(o) for o in overrides}
+    return [o for o in params_overrides(params) if override_key(o) not in given] + list(overrides)
+
+
+def _one_line(err: Exception) -> str:
+    return " ".join(str(err).replace("\t", " ").split())
+
+
+def load_config(overrides: list[str] = (), params: Path = PARAMS_FILE) -> DictConfig:
+    """The composed config for ``overrides`` (Hydra syntax), resolved; errors are one line."""
+    try:
+        with initialize_config_dir(str(conf_dir()), version_base="1.3"):
+            cfg = compose("config", overrides=with_params(list(overrides), params))
+        OmegaConf.resolve(cfg)
+    except (HydraException, OmegaConfBaseException) as err:
+        raise PipelineError(f"config error: {_one_line(err)}") from None
+    return cfg
+
+
+def check_sweep(overrides: list[str], params: Path = PARAMS_FILE) -> None:
+    """Compose every value of every swept key once, so a bad value fails before any job runs."""
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except HydraException as err:
+        raise PipelineError(f"config error: {_one_line(err)}") from None
+    choices = []
+    for override in parsed:
+        if override.is_sweep_override():
+            values = list(override.sweep_string_iterator())
+        else:
+            values = [override.get_value_element_as_str()]
+        choices.append([f"{override.get_key_element()}={v}" for v in values])
+    firsts = [values[0] for values in choices]
+    for i, values in enumerate(choices):
+        for value in values:
+            load_config(firsts[:i] + [value] + firsts[i + 1 :], params)
+    if not choices:
+        load_config([], params)
+
+
+def config_choices() -> dict[str, list[str]]:
+    """Available options per config group (file names in ``conf/<group>/``)."""
+    return {
+        group.name: sorted(p.stem for p in group.glob("*.yaml"))
+        for group in sorted(conf_dir().iterdir())
+        if group.is_dir()
+    }
+
+
+def group_combinations() -> list[list[str]]:
+    """Every combination of group choices, as override lists (for exhaustive config tests)."""
+    groups = config_choices()
+    keys = list(groups)
+    return [
+        [f"{k}={v}" for k, v in zip(keys, values, strict=True)]
+        for values in itertools.product(*(groups[k] for k in keys))
+    ]

@@ -1,0 +1,143 @@
+"""``FERDataModule``: the split manifest as train/val/test loaders, with albumentations augmentation.
+
+Faces are small (48 px gray is 2.3 kB), so each split is read into memory once at setup.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import albumentations as A
+import cv2
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from albumentations.pytorch import ToTensorV2
+from torch.utils.data import DataLoader, Dataset
+
+from fer_pipeline.data.image_folder import read_info
+from fer_pipeline.data.images import read_image
+from fer_pipeline.data.split import read_manifest
+
+
+def build_transform(
+    input_size: int, mean: float, std: float, augment: dict | None = None
+) -> A.Compose:
+    """Resize to ``input_size``, optionally augment (``augment`` keys below), normalise, to tensor.
+
+    ``augment``: ``hflip`` (probability), ``rotate`` (degrees), ``shift`` and ``scale`` (fractions),
+    ``brightness_contrast`` (limit), ``erase`` (probability of one random erased patch).
+    """
+    steps: list = [A.Resize(input_size, input_size)]
+    if augment:
+        steps += [
+            A.HorizontalFlip(p=augment.get("hflip", 0.0)),
+            A.Affine(
+                rotate=(-augment.get("rotate", 0.0), augment.get("rotate", 0.0)),
+                translate_percent=(-augment.get("shift", 0.0), augment.get("shift", 0.0)),
+                scale=(1 - augment.get("scale", 0.0), 1 + augment.get("scale", 0.0)),
+                border_mode=cv2.BORDER_REFLECT_101,  # no black corners for the model to learn
+                p=1.0 if any(augment.get(k, 0) for k in ("rotate", "shift", "scale")) else 0.0,
+            ),
+            A.RandomBrightnessContrast(
+                brightness_limit=augment.get("brightness_contrast", 0.0),
+                contrast_limit=augment.get("brightness_contrast", 0.0),
+                p=1.0 if augment.get("brightness_contrast", 0.0) else 0.0,
+            ),
+            A.CoarseDropout(
+                num_holes_range=(1, 1),
+                hole_height_range=(0.1, 0.3),
+                hole_width_range=(0.1, 0.3),
+                p=augment.get("erase", 0.0),
+            ),
+        ]
+    steps += [A.Normalize(mean=mean, std=std, max_pixel_value=255.0), ToTensorV2()]
+    return A.Compose(steps)
+
+
+class FaceDataset(Dataset):
+    """In-memory faces: ``images`` uint8 ``(N, H, W)`` or ``(N, H, W, 3)``, ``labels`` ``(N,)``."""
+
+    def __init__(self, images: list[np.ndarray], labels: list[int], paths: list[str], transform):
+        self.images, self.labels, self.paths, self.transform = images, labels, paths, transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        image = self.transform(image=self.images[i])["image"]
+        return image, self.labels[i]
+
+
+class FERDataModule(pl.LightningDataModule):
+    """Loaders over ``faces_dir`` for the rows of ``manifest``.
+
+    Batches are ``(x, y)`` with ``x`` float ``(B, C, input_size, input_size)`` (C = 1 for gray
+    faces, 3 for RGB) and ``y`` long ``(B,)``.
+    """
+
+    def __init__(
+        self,
+        faces_dir: str,
+        manifest: str,
+        input_size: int = 48,
+        batch_size: int = 32,
+        eval_batch_size: int = 128,
+        num_workers: int = 0,
+        mean: float = 0.449,
+        std: float = 0.226,
+        augment: dict | None = None,
+    ):
+        super().__init__()
+        self.faces_dir = Path(faces_dir)
+        self.manifest = Path(manifest)
+        self.input_size = input_size
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.num_workers = num_workers
+        self.mean, self.std = mean, std
+        self.augment = dict(augment) if augment else None
+        info = read_info(self.faces_dir)
+        self.classes: list[str] = list(info["classes"])
+        self.dataset_name: str = info.get("name", self.faces_dir.name)
+        self.grayscale: bool = info.get("grayscale", True)
+        self.splits: dict[str, FaceDataset] = {}
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        rows = read_manifest(self.manifest, self.classes)
+        plain = build_transform(self.input_size, self.mean, self.std)
+        augmented = build_transform(self.input_size, self.mean, self.std, self.augment)
+        for split in ("train", "val", "test"):
+            chosen = [row for row in rows if row["split"] == split]
+            images = [read_image(self.faces_dir / r["path"], self.grayscale) for r in chosen]
+            self.splits[split] = FaceDataset(
+                images,
+                [r["label"] for r in chosen],
+                [r["path"] for r in chosen],
+                augmented if split == "train" else plain,
+            )
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        dataset = self.splits[split]
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size if split == "train" else self.eval_batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)

@@ -1,0 +1,1 @@
+"""Test-set metrics, confusion matrices and (later) occlusion sensitivity."""

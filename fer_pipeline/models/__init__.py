@@ -1,0 +1,1 @@
+"""Models: pure ``nn.Module`` backbones and hybrids, and the LightningModule that trains them."""

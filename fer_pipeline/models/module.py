@@ -1,0 +1,125 @@
+"""``FERModule``: the LightningModule that owns loss, metrics and optimisation for any ``net``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+from torch import nn
+from torchmetrics import MaxMetric, MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from fer_pipeline.errors import PipelineError
+
+
+class FERModule(pl.LightningModule):
+    """Train ``net`` (``(B, C, H, W)`` -> class scores ``(B, K)``) with cross-entropy.
+
+    Args:
+        net: the network (see :mod:`fer_pipeline.models.hybrid`).
+        optimizer: ``params -> torch.optim.Optimizer`` (a Hydra ``_partial_`` target).
+        scheduler: ``optimizer -> LR scheduler`` or ``None``; stepped once per epoch.
+        classes: class names in label order.
+        label_smoothing: cross-entropy label smoothing.
+        class_weights: per-class loss weights ``(K,)`` or ``None``.
+        config: the resolved experiment config, stored in checkpoints so they rebuild their net.
+        in_channels: input channels of ``net`` (1 gray, 3 RGB), stored for the same reason.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        optimizer: Callable | None = None,
+        scheduler: Callable | None = None,
+        classes: list[str] | tuple[str, ...] = (),
+        label_smoothing: float = 0.0,
+        class_weights: torch.Tensor | None = None,
+        config: dict | None = None,
+        in_channels: int = 1,
+    ):
+        super().__init__()
+        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler", "class_weights"])
+        self.net = net
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        num_classes = len(classes)
+        self.register_buffer("class_weights", class_weights, persistent=False)
+        self.train_loss, self.val_loss = MeanMetric(), MeanMetric()
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_acc_best = MaxMetric()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def model_step(self, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x, y = batch
+        scores = self(x)
+        loss = nn.functional.cross_entropy(
+            scores, y, weight=self.class_weights, label_smoothing=self.hparams.label_smoothing
+        )
+        return loss, scores, y
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        loss, scores, y = self.model_step(batch)
+        self.train_loss(loss)
+        self.train_acc(scores, y)
+        self.log("train/loss", self.train_loss, on_step=False, on_epoch=True, prog_bar=True)
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"])
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        loss, scores, y = self.model_step(batch)
+        self.val_loss(loss)
+        self.val_acc(scores, y)
+        self.log("val/loss", self.val_loss, on_step=False, on_epoch=True, prog_bar=True)
+        self.log("val/acc", self.val_acc, on_step=False, on_epoch=True, prog_bar=True)
+
+    def on_validation_epoch_end(self) -> None:
+        self.val_acc_best(self.val_acc.compute())
+        self.log("val/acc_best", self.val_acc_best.compute())
+
+    def predict_step(self, batch, batch_idx: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(probabilities (B, K), labels (B,))``."""
+        x, y = batch
+        return self(x).softmax(dim=1), y
+
+    def configure_optimizers(self):
+        if self.optimizer_factory is None:
+            raise PipelineError("FERModule was built without an optimizer; it cannot train")
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer=optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+
+def build_net(model_cfg, num_classes: int, in_channels: int) -> nn.Module:
+    """Instantiate the ``model.net`` config for ``num_classes`` classes and ``in_channels`` input."""
+    return instantiate(model_cfg.net, num_classes=num_classes, in_channels=in_channels)
+
+
+def load_trained(checkpoint: str | Path) -> FERModule:
+    """A trained :class:`FERModule` from a checkpoint written by the train stage, in eval mode."""
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise PipelineError(f"checkpoint {checkpoint} is missing (run the train stage first)")
+    try:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        hparams = state["hyper_parameters"]
+        config = OmegaConf.create(hparams["config"])
+    except (KeyError, RuntimeError, EOFError, OSError) as err:
+        raise PipelineError(f"{checkpoint} is not a fer-pipeline checkpoint ({err})") from None
+    # The checkpoint's weights replace the initial ones: never fetch ImageNet weights for that.
+    config.model.net.pretrained = False
+    net = build_net(config.model, len(hparams["classes"]), hparams.get("in_channels", 1))
+    module = FERModule(net, classes=hparams["classes"], config=hparams["config"])
+    module.load_state_dict(state["state_dict"], strict=False)
+    return module.eval()

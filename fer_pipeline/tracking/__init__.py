@@ -1,0 +1,1 @@
+"""MLflow: what every run records (config, code and data versions), and sweep parent runs."""

@@ -1,0 +1,163 @@
+"""Stage ``train``: fit the configured model on train/val, checkpoint it, record an MLflow run.
+
+    python -m fer_pipeline.train [hydra overrides]              # one run (the DVC stage)
+    python -m fer_pipeline.train -m optimizer=sgdm,adam,rmsprop  # a sweep: one run per value,
+                                                                 # grouped under a parent run
+
+A single run writes ``paths.models`` (``best.ckpt``, ``last.ckpt``) and ``reports/train.json`` (the
+MLflow run id and best validation accuracy). A sweep's jobs write into their Hydra job folders and,
+with ``evaluate_after_fit`` (the default), test themselves into their own MLflow runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import ModelCheckpoint
+
+from fer_pipeline import config as config_lib
+from fer_pipeline.data.datamodule import FERDataModule
+from fer_pipeline.errors import exit_on_error
+from fer_pipeline.evaluation.report import test_report
+from fer_pipeline.io import atomic_dir, write_json
+from fer_pipeline.models.module import FERModule, build_net
+from fer_pipeline.tracking.provenance import dvc_hashes, file_md5, flat_params, git_commit
+from fer_pipeline.tracking.sweep import PARENT_RUN_ENV
+
+CHOICE_GROUPS = ("data", "model", "optimizer", "scheduler", "trainer")
+
+
+def build_datamodule(cfg: DictConfig) -> FERDataModule:
+    return FERDataModule(
+        faces_dir=cfg.paths.faces,
+        manifest=str(Path(cfg.paths.split) / "manifest.csv"),
+        **cfg.loader,
+    )
+
+
+def class_weights(datamodule: FERDataModule) -> torch.Tensor:
+    """Inverse training frequency, normalised to mean 1 (classes absent from train get 0)."""
+    counts = torch.bincount(
+        torch.tensor(datamodule.splits["train"].labels), minlength=datamodule.num_classes
+    ).float()
+    weights = torch.where(counts > 0, counts.sum() / (counts * len(counts)), torch.zeros_like(counts))
+    return weights
+
+
+def run_tags(cfg: DictConfig, datamodule: FERDataModule, choices: dict[str, str]) -> dict[str, str]:
+    manifest = Path(cfg.paths.split) / "manifest.csv"
+    tags = {f"fer.{group}": str(choices.get(group, "")) for group in CHOICE_GROUPS}
+    tags |= {
+        "fer.kind": "train",
+        "git.commit": git_commit(),
+        "data.name": datamodule.dataset_name,
+        "data.size.train": str(len(datamodule.splits["train"])),
+        "data.size.val": str(len(datamodule.splits["val"])),
+        "data.size.test": str(len(datamodule.splits["test"])),
+        "data.manifest_md5": file_md5(manifest),
+    }
+    for path, digest in dvc_hashes([cfg.paths.faces, cfg.paths.split]).items():
+        tags[f"data.dvc_md5.{path}"] = digest
+    if os.environ.get(PARENT_RUN_ENV):
+        tags["mlflow.parentRunId"] = os.environ[PARENT_RUN_ENV]
+    return tags
+
+
+def train(cfg: DictConfig) -> float:
+    """Fit, checkpoint, log; return the best validation accuracy (what a sweeper maximises)."""
+    hydra_cfg = HydraConfig.get()
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    choices = dict(hydra_cfg.runtime.choices)
+    pl.seed_everything(cfg.seed, workers=True)
+
+    datamodule = build_datamodule(cfg)
+    in_channels = 1 if datamodule.grayscale else 3
+    net = build_net(cfg.model, datamodule.num_classes, in_channels)  # fails early if weights missing
+    datamodule.setup("fit")
+    module = FERModule(
+        net,
+        optimizer=instantiate(cfg.optimizer),
+        scheduler=instantiate(cfg.scheduler) if cfg.scheduler else None,
+        classes=datamodule.classes,
+        label_smoothing=cfg.loss.label_smoothing,
+        class_weights=class_weights(datamodule) if cfg.loss.class_weights else None,
+        config=OmegaConf.to_container(cfg, resolve=True),
+        in_channels=in_channels,
+    )
+
+    job_dir = Path(hydra_cfg.runtime.output_dir)
+    models_dir = job_dir / "models" if multirun else Path(cfg.paths.models)
+    reports_dir = job_dir / "reports" if multirun else Path(cfg.paths.reports)
+    run_name = " ".join(str(choices.get(g)) for g in ("model", "optimizer")) + f" seed{cfg.seed}"
+    logger = instantiate(cfg.logger, run_name=run_name, tags=run_tags(cfg, datamodule, choices))
+    logger.log_hyperparams(flat_params(cfg))
+
+    with atomic_dir(models_dir) as tmp_models:
+        checkpoint = ModelCheckpoint(
+            dirpath=tmp_models, filename="best", monitor="val/acc", mode="max", save_last=True,
+            auto_insert_metric_name=False,
+        )
+        trainer = instantiate(
+            cfg.trainer, logger=logger, callbacks=[checkpoint], default_root_dir=str(job_dir)
+        )
+        trainer.fit(module, datamodule=datamodule)
+        best_score = float(checkpoint.best_model_score or 0.0)
+        best_epoch = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)[
+            "epoch"
+        ]
+    best_path = models_dir / "best.ckpt"
+    logger.experiment.set_tag(logger.run_id, "fer.checkpoint", str(best_path))
+
+    summary = {
+        "mlflow_run_id": logger.run_id,
+        "mlflow_experiment_id": logger.experiment_id,
+        "tracking_uri": cfg.logger.tracking_uri,
+        "best_checkpoint": str(best_path),
+        "best_epoch": int(best_epoch),
+        "val_acc_best": best_score,
+    }
+    write_json(reports_dir / "train.json", summary)
+    print(f"train: best val/acc {best_score:.4f} (epoch {best_epoch}), run {logger.run_id}")
+
+    if cfg.evaluate_after_fit:
+        module.load_state_dict(torch.load(best_path, map_location="cpu", weights_only=False)["state_dict"])
+        metrics = test_report(
+            module.eval(), datamodule, reports_dir, logger.run_id, cfg.logger.tracking_uri,
+            accelerator=cfg.trainer.accelerator,
+        )
+        print(f"test: accuracy {metrics['test']['accuracy']:.4f} -> {reports_dir}/metrics.json")
+    if multirun:
+        shutil.rmtree(job_dir / "lightning_logs", ignore_errors=True)
+    return best_score
+
+
+@hydra.main(version_base="1.3", config_path=None, config_name="config")
+@exit_on_error
+def _hydra_entry(cfg: DictConfig) -> float:
+    return train(cfg)
+
+
+@exit_on_error
+def main(argv: list[str] | None = None) -> None:
+    """Apply ``params.yaml``, check the config (every swept value too), then run Hydra."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    flags = [a for a in args if a.startswith("-")]
+    overrides = [a for a in args if not a.startswith("-")]
+    config_lib.check_sweep(overrides)
+    config_path = ["--config-path", str(config_lib.conf_dir())]  # the project's, not the package's
+    sys.argv = [sys.argv[0], *config_path, *flags, *config_lib.with_params(overrides)]
+    _hydra_entry()
+
+
+if __name__ == "__main__":
+    main()

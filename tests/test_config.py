@@ -1,0 +1,102 @@
+"""Config composition: every group combination, params.yaml as the one place for choices."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from omegaconf import OmegaConf
+
+from fer_pipeline.config import (
+    config_choices,
+    group_combinations,
+    load_config,
+    params_overrides,
+    with_params,
+)
+from fer_pipeline.errors import PipelineError
+from tests.conftest import ROOT
+
+
+@pytest.fixture(autouse=True)
+def at_root(monkeypatch):
+    monkeypatch.chdir(ROOT)
+
+
+def test_every_group_combination_composes():
+    choices = config_choices()
+    assert set(choices["model"]) == {"fusion", "ensemble", "resnet50", "resnet34"}
+    assert set(choices["optimizer"]) == {"sgdm", "adam", "rmsprop"}
+    assert {"cpu", "gpu", "ddp"} <= set(choices["trainer"])
+    combos = group_combinations()
+    assert len(combos) >= 4 * 3 * 3 * 3
+    for overrides in combos:
+        cfg = load_config(overrides)
+        assert cfg.model.net._target_.startswith("fer_pipeline.models.hybrid.")
+        assert cfg.optimizer._partial_ is True
+        assert cfg.trainer.max_epochs >= 1
+        assert OmegaConf.missing_keys(cfg) == set()
+
+
+def test_params_yaml_holds_exactly_the_open_choices_of_conf():
+    """One source of truth: each value params.yaml sets is `???` in conf/, and nothing else is."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        # Groups left open in the defaults list make compose fail; fill them with any option.
+        anyone = [f"{g}={opts[0]}" for g, opts in config_choices().items() if g != "logger"]
+        open_values = OmegaConf.missing_keys(compose("config", overrides=anyone))
+    defaults = (ROOT / "conf" / "config.yaml").read_text()
+    open_groups = {g for g in config_choices() if f"- {g}: ???" in defaults}
+    given = {o.split("=")[0] for o in params_overrides(ROOT / "params.yaml")}
+    assert given == open_values | open_groups
+
+
+def test_command_line_overrides_win_over_params():
+    merged = with_params(["optimizer=adam", "optimizer.lr=0.1"])
+    assert "optimizer=adam" in merged and "optimizer=sgdm" not in merged
+    cfg = load_config(["optimizer=adam", "optimizer.lr=0.1"])
+    assert cfg.optimizer._target_ == "torch.optim.Adam" and cfg.optimizer.lr == 0.1
+
+
+def test_params_choose_the_experiment():
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    cfg = load_config()
+    assert cfg.model.name == params["model"]
+    assert cfg.face.detector == params["face"]["detector"]
+    assert cfg.seed == params["seed"]
+
+
+def test_unknown_group_value_is_a_one_line_error():
+    with pytest.raises(PipelineError) as err:
+        load_config(["model=resnet99"])
+    message = str(err.value)
+    assert "\n" not in message
+    assert "model/resnet99" in message and "fusion" in message  # what, and what would do
+
+
+def test_unknown_key_is_a_one_line_error():
+    with pytest.raises(PipelineError, match="loader.batch_sise"):
+        load_config(["loader.batch_sise=3"])
+
+
+def test_missing_project_root_is_explained(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(PipelineError, match="run from the project root"):
+        load_config()
+
+
+def test_dvc_stage_outputs_are_the_configured_paths():
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    paths = load_config().paths
+    assert stages["prepare"]["outs"] == [paths.raw]
+    assert stages["crop"]["outs"] == [paths.faces]
+    assert stages["split"]["outs"] == [paths.split]
+    assert stages["train"]["outs"] == [paths.models]
+    assert list(stages["evaluate"]["metrics"][0]) == [f"{paths.reports}/metrics.json"]
+
+
+def test_dvc_stages_track_the_params_they_read():
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    tracked = {p for stage in stages.values() for p in stage.get("params", [])}
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    assert tracked == set(params)

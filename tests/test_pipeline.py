@@ -1,0 +1,170 @@
+"""The pipeline as a user runs it: `dvc repro`, Hydra multirun, and bad inputs, in a tiny project."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import edit_yaml, run_module
+
+pytestmark = pytest.mark.slow
+BIN = str(Path(sys.executable).parent)
+
+
+def dvc(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(
+        [f"{BIN}/dvc", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert result.returncode == 0, f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def stages_run(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '(\w+)'", output))
+
+
+def all_runs(project: Path):
+    client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("fer-pipeline")
+    return client, client.search_runs([experiment.experiment_id])
+
+
+def test_dvc_repro_end_to_end(project):
+    dvc("init", "--no-scm", "-q", cwd=project)
+    first = dvc("repro", cwd=project).stdout
+    assert stages_run(first) == {"prepare", "crop", "split", "train", "evaluate"}
+
+    metrics = json.loads((project / "reports/metrics.json").read_text())
+    for name in ("accuracy", "precision_macro", "recall_macro", "f1_macro", "specificity_macro"):
+        assert 0.0 <= metrics["test"][name] <= 1.0
+    assert metrics["num_test_samples"] == json.loads(
+        (project / "data/split/summary.json").read_text()
+    )["totals"]["test"]
+    assert (project / "reports/confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
+    assert (project / "models/best.ckpt").is_file()
+
+    # The MLflow run and the DVC outputs point to each other.
+    train = json.loads((project / "reports/train.json").read_text())
+    client, runs = all_runs(project)
+    assert [r.info.run_id for r in runs] == [train["mlflow_run_id"]]
+    run = runs[0]
+    assert run.data.params["optimizer._target_"] == "torch.optim.SGD"
+    assert run.data.params["model.name"] == "resnet34"
+    assert {"train/loss", "val/acc", "test/accuracy", "test/specificity_macro"} <= set(
+        run.data.metrics
+    )
+    assert run.data.metrics["test/accuracy"] == pytest.approx(metrics["test"]["accuracy"])
+    assert run.data.tags["fer.metrics_path"].endswith("reports/metrics.json")
+    assert run.data.tags["data.name"] == "synthetic"
+    assert "data.dvc_md5.data/faces" in run.data.tags  # the DVC hash of the faces it trained on
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"best", "last", "reports"} <= artifacts
+    assert "best/best.ckpt" in {a.path for a in client.list_artifacts(run.info.run_id, "best")}
+    history = client.get_metric_history(run.info.run_id, "val/acc")
+    assert len(history) >= 1
+
+    # Nothing changed: nothing runs.
+    again = dvc("repro", cwd=project).stdout
+    assert stages_run(again) == set() and "up to date" in again
+
+    # One training parameter changed: only train and evaluate run.
+    edit_yaml(project / "conf/optimizer/sgdm.yaml", {"lr": 0.02})
+    changed = dvc("repro", cwd=project).stdout
+    assert stages_run(changed) == {"train", "evaluate"}
+
+    # A choice in params.yaml, as `dvc exp run -S` would set it: the same two stages.
+    edit_yaml(project / "params.yaml", {"optimizer": "adam"})
+    assert stages_run(dvc("repro", cwd=project).stdout) == {"train", "evaluate"}
+    _, runs = all_runs(project)
+    assert len(runs) == 3
+
+
+def prepared(project: Path) -> Path:
+    for stage in ("prepare", "crop", "split"):
+        run_module(stage, cwd=project)
+    return project
+
+
+@pytest.mark.parametrize(
+    "sweep,key",
+    [("optimizer=sgdm,adam,rmsprop", "fer.optimizer"),
+     ("model=fusion,ensemble,resnet50,resnet34", "fer.model")],
+)
+def test_multirun_groups_runs_under_a_parent(project, sweep, key):
+    prepared(project)
+    run_module("train", "-m", sweep, cwd=project)
+    _, runs = all_runs(project)
+    parents = [r for r in runs if r.data.tags.get("fer.kind") == "sweep"]
+    assert len(parents) == 1
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
+    values = sweep.split("=")[1].split(",")
+    assert sorted(r.data.tags[key] for r in children) == sorted(values)
+    for child in children:
+        assert "test/accuracy" in child.data.metrics and "val/acc" in child.data.metrics
+    assert parents[0].info.status == "FINISHED"
+    assert not (project / "models").exists()  # sweeps leave the DVC outputs alone
+
+
+def assert_one_line_error(result, *fragments: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_missing_data_folder(project):
+    assert_one_line_error(run_module("crop", cwd=project, check=False), "data/raw", "does not exist")
+    assert not (project / "data/faces").exists()
+
+
+def test_empty_data_folder(project):
+    (project / "data/raw").mkdir(parents=True)
+    (project / "data/raw/dataset.json").write_text('{"name": "x", "classes": ["a", "b"]}')
+    assert_one_line_error(run_module("crop", cwd=project, check=False), "data/raw", "empty")
+
+
+def test_unreadable_image_leaves_previous_output_intact(project):
+    run_module("prepare", cwd=project)
+    run_module("crop", cwd=project)
+    before = sorted(p.name for p in (project / "data/faces/happy").iterdir())
+    victim = project / "data/raw/happy" / before[0]
+    victim.write_bytes(victim.read_bytes()[:40])  # truncated PNG
+    result = run_module("crop", cwd=project, check=False)
+    assert_one_line_error(result, f"data/raw/happy/{before[0]}")
+    assert sorted(p.name for p in (project / "data/faces/happy").iterdir()) == before
+    assert not list((project / "data").glob(".faces*"))  # no temporary left behind
+
+
+def test_unknown_config_value(project):
+    result = run_module("prepare", "model=resnet99", cwd=project, check=False)
+    assert_one_line_error(result, "model/resnet99")
+    result = run_module("train", "-m", "optimizer=sgdm,adagrad", cwd=project, check=False)
+    assert_one_line_error(result, "optimizer/adagrad")
+
+
+def test_label_outside_class_list(project):
+    run_module("prepare", cwd=project)
+    shutil.copytree(project / "data/raw/fear", project / "data/raw/contempt")
+    assert_one_line_error(run_module("crop", cwd=project, check=False), "'contempt'", "class list")
+
+
+def test_label_outside_class_list_in_manifest(project):
+    prepared(project)
+    manifest = project / "data/split/manifest.csv"
+    lines = manifest.read_text().splitlines()
+    lines[1] = re.sub(r",\d+,", ",9,", lines[1], count=1)
+    manifest.write_text("\n".join(lines) + "\n")
+    result = run_module("train", cwd=project, check=False)
+    assert_one_line_error(result, "manifest.csv line 2", "label 9")
+    assert not (project / "models").exists()
