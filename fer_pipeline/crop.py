@@ -40,14 +40,22 @@ def main(argv: list[str] | None = None) -> None:
                 result = cropper(image, annotations.get(item.path))
                 rel = Path(item.path).with_suffix(".png").as_posix()
                 (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-                cv2.imwrite(str(tmp / rel), cv2.cvtColor(result.face, cv2.COLOR_RGB2BGR)
-                            if result.face.ndim == 3 else result.face)
+                cv2.imwrite(
+                    str(tmp / rel),
+                    cv2.cvtColor(result.face, cv2.COLOR_RGB2BGR)
+                    if result.face.ndim == 3
+                    else result.face,
+                )
                 writer.writerow([rel, result.outcome])
                 outcomes[result.outcome] += 1
         info = {k: v for k, v in raw.info.items() if k not in ("name", "classes", "grayscale")}
         write_info(
-            tmp, raw.name, raw.classes, grayscale=cfg.face.grayscale,
-            face=OmegaConf.to_container(cfg.face), raw=info,
+            tmp,
+            raw.name,
+            raw.classes,
+            grayscale=cfg.face.grayscale,
+            face=OmegaConf.to_container(cfg.face),
+            raw=info,
         )
     summary = ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))
     print(f"crop: {len(raw.items)} faces ({summary}) in {cfg.paths.faces}")

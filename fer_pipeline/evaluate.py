@@ -30,7 +30,11 @@ def main(argv: list[str] | None = None) -> None:
     module = load_trained(Path(cfg.paths.models) / "best.ckpt")
     datamodule = build_datamodule(cfg)
     metrics = test_report(
-        module, datamodule, reports, run["mlflow_run_id"], run["tracking_uri"],
+        module,
+        datamodule,
+        reports,
+        run["mlflow_run_id"],
+        run["tracking_uri"],
         accelerator=cfg.trainer.accelerator,
     )
     summary = ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items())

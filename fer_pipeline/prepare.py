@@ -1,6 +1,6 @@
 """Stage ``prepare``: materialise the raw dataset under ``paths.raw`` (``data/raw``).
 
-    python -m fer_pipeline.prepare [hydra overrides, e.g. data.num_images=700]
+python -m fer_pipeline.prepare [hydra overrides, e.g. data.num_images=700]
 """
 
 from __future__ import annotations

@@ -13,7 +13,13 @@ import sys
 
 from fer_pipeline.config import load_config
 from fer_pipeline.data.image_folder import read_image_folder
-from fer_pipeline.data.split import SPLITS, assign_splits, read_manifest, split_counts, write_manifest
+from fer_pipeline.data.split import (
+    SPLITS,
+    assign_splits,
+    read_manifest,
+    split_counts,
+    write_manifest,
+)
 from fer_pipeline.errors import PipelineError, exit_on_error
 from fer_pipeline.io import atomic_dir
 

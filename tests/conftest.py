@@ -23,7 +23,7 @@ TINY_CONF = {
     "conf/trainer/cpu.yaml": {"max_epochs": 1, "enable_progress_bar": False},
     "conf/split.yaml": {"split": {"val": 0.25, "test": 0.25}},
 }
-TINY_PARAMS = {"model": "resnet34"}
+TINY_PARAMS = {"model": "resnet34", "optimizer": "sgdm"}
 
 
 def deep_update(tree: dict, changes: dict) -> dict:
@@ -66,7 +66,11 @@ def run_module(module: str, *args: str, cwd: Path, check: bool = True, timeout: 
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     result = subprocess.run(
         [sys.executable, "-m", f"fer_pipeline.{module}", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     if check and result.returncode != 0:
         raise AssertionError(f"{module} failed ({result.returncode}):\n{result.stderr[-3000:]}")

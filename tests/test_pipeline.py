@@ -46,9 +46,10 @@ def test_dvc_repro_end_to_end(project):
     metrics = json.loads((project / "reports/metrics.json").read_text())
     for name in ("accuracy", "precision_macro", "recall_macro", "f1_macro", "specificity_macro"):
         assert 0.0 <= metrics["test"][name] <= 1.0
-    assert metrics["num_test_samples"] == json.loads(
-        (project / "data/split/summary.json").read_text()
-    )["totals"]["test"]
+    assert (
+        metrics["num_test_samples"]
+        == json.loads((project / "data/split/summary.json").read_text())["totals"]["test"]
+    )
     assert (project / "reports/confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
     assert (project / "models/best.ckpt").is_file()
 
@@ -96,8 +97,10 @@ def prepared(project: Path) -> Path:
 
 @pytest.mark.parametrize(
     "sweep,key",
-    [("optimizer=sgdm,adam,rmsprop", "fer.optimizer"),
-     ("model=fusion,ensemble,resnet50,resnet34", "fer.model")],
+    [
+        ("optimizer=sgdm,adam,rmsprop", "fer.optimizer"),
+        ("model=fusion,ensemble,resnet50,resnet34", "fer.model"),
+    ],
 )
 def test_multirun_groups_runs_under_a_parent(project, sweep, key):
     prepared(project)
@@ -111,6 +114,10 @@ def test_multirun_groups_runs_under_a_parent(project, sweep, key):
     for child in children:
         assert "test/accuracy" in child.data.metrics and "val/acc" in child.data.metrics
     assert parents[0].info.status == "FINISHED"
+    assert parents[0].info.run_name == f"sweep {sweep}"
+    client, _ = all_runs(project)
+    summary = client.download_artifacts(parents[0].info.run_id, "sweep_summary.md", str(project))
+    assert len(Path(summary).read_text().splitlines()) == 2 + len(values)
     assert not (project / "models").exists()  # sweeps leave the DVC outputs alone
 
 
@@ -124,7 +131,9 @@ def assert_one_line_error(result, *fragments: str) -> None:
 
 
 def test_missing_data_folder(project):
-    assert_one_line_error(run_module("crop", cwd=project, check=False), "data/raw", "does not exist")
+    assert_one_line_error(
+        run_module("crop", cwd=project, check=False), "data/raw", "does not exist"
+    )
     assert not (project / "data/faces").exists()
 
 

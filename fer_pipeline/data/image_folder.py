@@ -141,5 +141,7 @@ def read_annotations(root: Path) -> dict[str, FaceAnnotation]:
                 values = [float(row[name]) for name in ANNOTATION_FIELDS[1:]]
             except (TypeError, ValueError):
                 raise PipelineError(f"{path} line {line}: non-numeric box or landmark") from None
-            rows[row["path"]] = FaceAnnotation(tuple(values[:4]), np.array(values[4:]).reshape(5, 2))
+            rows[row["path"]] = FaceAnnotation(
+                tuple(values[:4]), np.array(values[4:]).reshape(5, 2)
+            )
     return rows

@@ -50,7 +50,11 @@ class SyntheticSource:
             list(FER2013_CLASSES),
             source="synthetic",
             grayscale=True,
-            generator={"seed": cfg.seed, "num_images": cfg.num_images, "scene_size": cfg.scene_size},
+            generator={
+                "seed": cfg.seed,
+                "num_images": cfg.num_images,
+                "scene_size": cfg.scene_size,
+            },
         )
 
 

@@ -85,7 +85,9 @@ def read_manifest(path: str | Path, classes: list[str]) -> list[dict]:
             try:
                 label = int(row["label"])
             except ValueError:
-                raise PipelineError(f"{path} line {line}: label '{row['label']}' is not an integer")
+                raise PipelineError(
+                    f"{path} line {line}: label '{row['label']}' is not an integer"
+                ) from None
             if not 0 <= label < len(classes):
                 raise PipelineError(
                     f"{path} line {line}: label {label} is outside the class list "

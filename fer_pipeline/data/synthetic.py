@@ -25,7 +25,15 @@ from fer_pipeline.data.image_folder import FaceAnnotation
 
 # Expression prototypes: brow raise, brow tilt (+ = inner ends down), eye opening, mouth curve
 # (+ = corners up), mouth opening, mouth half-width, sneer (one corner raised).
-PARAMS = ("brow_raise", "brow_tilt", "eye_open", "mouth_curve", "mouth_open", "mouth_width", "sneer")
+PARAMS = (
+    "brow_raise",
+    "brow_tilt",
+    "eye_open",
+    "mouth_curve",
+    "mouth_open",
+    "mouth_width",
+    "sneer",
+)
 NEUTRAL = np.array([0.0, 0.0, 1.0, 0.0, 0.0, 0.38, 0.0])
 PROTOTYPES: dict[str, np.ndarray] = {
     "angry": np.array([-1.0, 1.0, 0.75, -0.3, 0.0, 0.33, 0.0]),
@@ -117,7 +125,9 @@ def render_face(index: int, label: int, size: int = 112, seed: int = 0) -> Synth
         a, b = rng.uniform(0, size, 2), rng.uniform(0, size, 2)
         kind = rng.integers(3)
         if kind == 0:
-            cv2.line(canvas, _pts(a)[0, 0], _pts(b)[0, 0], level, 2 * SUPERSAMPLE, cv2.LINE_AA, SHIFT)
+            cv2.line(
+                canvas, _pts(a)[0, 0], _pts(b)[0, 0], level, 2 * SUPERSAMPLE, cv2.LINE_AA, SHIFT
+            )
         elif kind == 1:
             cv2.rectangle(canvas, _pts(a)[0, 0], _pts(b)[0, 0], level, -1, cv2.LINE_AA, SHIFT)
         else:
@@ -191,7 +201,9 @@ def render_face(index: int, label: int, size: int = 112, seed: int = 0) -> Synth
         centre = to_scene([rng.uniform(-0.8, 0.8, 2)])[0]
         radius = rng.uniform(0.25, 0.5) * half_w
         r = int(radius * SUPERSAMPLE * (1 << SHIFT))
-        cv2.circle(canvas, _pts(centre)[0, 0], r, float(rng.uniform(0, 255)), -1, cv2.LINE_AA, SHIFT)
+        cv2.circle(
+            canvas, _pts(centre)[0, 0], r, float(rng.uniform(0, 255)), -1, cv2.LINE_AA, SHIFT
+        )
 
     image = cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA)
 

@@ -25,7 +25,9 @@ def plot_confusion_matrix(matrix, classes: list[str], path: str | Path, title: s
     for i in range(len(classes)):
         for j in range(len(classes)):
             colour = "white" if normalised[i, j] > 0.5 else "black"
-            ax.text(j, i, f"{int(counts[i, j])}", ha="center", va="center", color=colour, fontsize=8)
+            ax.text(
+                j, i, f"{int(counts[i, j])}", ha="center", va="center", color=colour, fontsize=8
+            )
     fig.colorbar(image, ax=ax, fraction=0.046, label="share of true class")
     if title:
         ax.set_title(title)

@@ -18,11 +18,17 @@ from fer_pipeline.models.module import FERModule
 SUMMARY = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "specificity_macro")
 
 
-def predict(module: FERModule, loader, accelerator: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
+def predict(
+    module: FERModule, loader, accelerator: str = "auto"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Probabilities ``(N, K)`` and labels ``(N,)`` of every batch in ``loader``."""
     trainer = pl.Trainer(
-        accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False,
+        accelerator=accelerator,
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
     )
     batches = trainer.predict(module, loader)
     probs = torch.cat([p for p, _ in batches]).float()
@@ -58,8 +64,9 @@ def test_report(
     write_json(metrics_path, metrics)
     with atomic_file(figure_path) as tmp:
         title = f"{datamodule.dataset_name} test, accuracy {report['accuracy']:.3f}"
-        plot_confusion_matrix(report["confusion_matrix"], datamodule.classes, tmp.with_suffix(".png"),
-                              title)
+        plot_confusion_matrix(
+            report["confusion_matrix"], datamodule.classes, tmp.with_suffix(".png"), title
+        )
         tmp.with_suffix(".png").replace(tmp)
     if run_id:
         client = MlflowClient(tracking_uri)

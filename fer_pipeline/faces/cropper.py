@@ -22,9 +22,10 @@ DETECTORS = ("annotations", "none")
 
 # 5-point template (left eye, right eye, nose, left and right mouth corner) in a unit square,
 # from the common 112x112 ArcFace alignment template.
-TEMPLATE = np.array(
-    [[38.29, 51.70], [73.53, 51.50], [56.03, 71.74], [41.55, 92.37], [70.73, 92.20]]
-) / 112.0
+TEMPLATE = (
+    np.array([[38.29, 51.70], [73.53, 51.50], [56.03, 71.74], [41.55, 92.37], [70.73, 92.20]])
+    / 112.0
+)
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,10 @@ class FaceCropper:
         if self.detector == "annotations" and annotation is not None:
             matrix = similarity_transform(np.asarray(annotation.landmarks, float), self.template)
             face = cv2.warpAffine(
-                image, matrix, (self.size, self.size), flags=cv2.INTER_AREA,
+                image,
+                matrix,
+                (self.size, self.size),
+                flags=cv2.INTER_AREA,
                 borderMode=cv2.BORDER_REPLICATE,
             )
             outcome = "aligned"

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 
-from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
 PARENT_RUN_ENV = "FER_PIPELINE_PARENT_RUN_ID"
+SUMMARY_METRICS = ("val/acc_best", "test/accuracy", "test/f1_macro", "test/specificity_macro")
 
 
 def experiment_id(client: MlflowClient, name: str) -> str:
@@ -17,25 +20,60 @@ def experiment_id(client: MlflowClient, name: str) -> str:
     return experiment.experiment_id if experiment else client.create_experiment(name)
 
 
+def swept(overrides: list[str]) -> list[str]:
+    """The overrides that sweep (``optimizer=sgdm,adam``), as the user wrote them."""
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    return [o.input_line for o in parsed if o.is_sweep_override()]
+
+
+def summary_table(client: MlflowClient, parent_id: str, experiment: str) -> str:
+    """A Markdown table of the parent's child runs: run name and their main metrics."""
+    runs = client.search_runs(
+        [experiment],
+        filter_string=f"tags.mlflow.parentRunId = '{parent_id}'",
+        order_by=["attributes.start_time ASC"],
+    )
+    lines = [
+        "| run | " + " | ".join(SUMMARY_METRICS) + " |",
+        "|---" * (1 + len(SUMMARY_METRICS)) + "|",
+    ]
+    for run in runs:
+        values = [run.data.metrics.get(m) for m in SUMMARY_METRICS]
+        cells = ["" if v is None else f"{v:.4f}" for v in values]
+        lines.append(f"| {run.info.run_name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 class ParentRunCallback(Callback):
     """Opens a parent run when a multirun starts and closes it when it ends.
 
     Each job's run is tagged ``mlflow.parentRunId`` with it (read from ``FER_PIPELINE_PARENT_RUN_ID``),
-    which is how the MLflow UI nests runs.
+    which is how the MLflow UI nests runs. At the end the parent gets ``sweep_summary.md``, a table
+    of its runs' metrics, also printed.
     """
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        # HydraConfig is not set yet at this point; the multirun config carries the hydra node.
         client = MlflowClient(config.logger.tracking_uri)
-        overrides = list(HydraConfig.get().overrides.task)
+        overrides = list(config.hydra.overrides.task)
         run = client.create_run(
             experiment_id(client, config.logger.experiment_name),
-            run_name="sweep " + " ".join(overrides),
-            tags={"fer.kind": "sweep", "fer.sweep_dir": HydraConfig.get().sweep.dir},
+            run_name="sweep " + " ".join(swept(overrides)),
+            tags={"fer.kind": "sweep", "fer.sweep_dir": str(config.hydra.sweep.dir)},
         )
         client.log_param(run.info.run_id, "sweep.overrides", " ".join(overrides))
         os.environ[PARENT_RUN_ENV] = run.info.run_id
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         run_id = os.environ.pop(PARENT_RUN_ENV, None)
-        if run_id:
-            MlflowClient(config.logger.tracking_uri).set_terminated(run_id, "FINISHED")
+        if not run_id:
+            return
+        client = MlflowClient(config.logger.tracking_uri)
+        run = client.get_run(run_id)
+        table = summary_table(client, run_id, run.info.experiment_id)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "sweep_summary.md"
+            path.write_text(table)
+            client.log_artifact(run_id, str(path))
+        client.set_terminated(run_id, "FINISHED")
+        print(f"sweep {run_id}:\n{table}")

@@ -16,7 +16,10 @@ from tests.data.test_split import make_folder
 def test_labels_come_from_class_names_not_folder_order(tmp_path):
     root = make_folder(tmp_path, {"zeta": 2, "alpha": 3}, classes=("zeta", "alpha"))
     dataset = read_image_folder(root)
-    assert {item.path.split("/")[0]: item.label for item in dataset.items} == {"zeta": 0, "alpha": 1}
+    assert {item.path.split("/")[0]: item.label for item in dataset.items} == {
+        "zeta": 0,
+        "alpha": 1,
+    }
     assert dataset.class_counts() == {"zeta": 2, "alpha": 3}
 
 
