@@ -14,7 +14,7 @@ from pathlib import Path
 
 from fer_pipeline.config import load_config
 from fer_pipeline.errors import PipelineError, exit_on_error
-from fer_pipeline.evaluation.report import test_report
+from fer_pipeline.evaluation.report import write_test_report
 from fer_pipeline.models.module import load_trained
 from fer_pipeline.train import build_datamodule
 
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     run = json.loads(train_json.read_text())
     module = load_trained(Path(cfg.paths.models) / "best.ckpt")
     datamodule = build_datamodule(cfg)
-    metrics = test_report(
+    metrics = write_test_report(
         module,
         datamodule,
         reports,

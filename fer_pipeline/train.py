@@ -28,7 +28,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from fer_pipeline import config as config_lib
 from fer_pipeline.data.datamodule import FERDataModule
 from fer_pipeline.errors import exit_on_error
-from fer_pipeline.evaluation.report import test_report
+from fer_pipeline.evaluation.report import write_test_report
 from fer_pipeline.io import atomic_dir, write_json
 from fer_pipeline.models.module import FERModule, build_net
 from fer_pipeline.tracking.provenance import dvc_hashes, file_md5, flat_params, git_commit
@@ -142,7 +142,7 @@ def train(cfg: DictConfig) -> float:
 
     if cfg.evaluate_after_fit:
         module.load_state_dict(best["state_dict"])
-        metrics = test_report(
+        metrics = write_test_report(
             module.eval(),
             datamodule,
             reports_dir,

@@ -44,7 +44,7 @@ def make_project(dest: Path, conf: dict | None = None, params: dict | None = Non
     """Copy the project into ``dest`` with tiny settings; return ``dest``."""
     for name in ("conf", "fer_pipeline"):
         shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("params.yaml", "dvc.yaml"):
+    for name in ("params.yaml", "dvc.yaml", ".gitignore"):
         shutil.copy(ROOT / name, dest / name)
     for rel, changes in {**TINY_CONF, **(conf or {})}.items():
         edit_yaml(dest / rel, changes)

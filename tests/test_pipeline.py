@@ -19,13 +19,24 @@ pytestmark = pytest.mark.slow
 BIN = str(Path(sys.executable).parent)
 
 
-def dvc(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(
-        [f"{BIN}/dvc", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
-    )
-    assert result.returncode == 0, f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "test",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "test",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
+}
+
+
+def sh(*command: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run a command with the project environment's executables first on PATH."""
+    env = {**os.environ, **GIT_ENV, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}"
     return result
+
+
+def dvc(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return sh(f"{BIN}/dvc", *args, cwd=cwd)
 
 
 def stages_run(output: str) -> set[str]:
@@ -39,7 +50,8 @@ def all_runs(project: Path):
 
 
 def test_dvc_repro_end_to_end(project):
-    dvc("init", "--no-scm", "-q", cwd=project)
+    sh("git", "init", "-q", cwd=project)
+    dvc("init", "-q", cwd=project)
     first = dvc("repro", cwd=project).stdout
     assert stages_run(first) == {"prepare", "crop", "split", "train", "evaluate"}
 
@@ -87,6 +99,14 @@ def test_dvc_repro_end_to_end(project):
     assert stages_run(dvc("repro", cwd=project).stdout) == {"train", "evaluate"}
     _, runs = all_runs(project)
     assert len(runs) == 3
+
+    # An experiment without editing files, on the committed pipeline.
+    sh("git", "add", "-A", cwd=project)
+    sh("git", "commit", "-qm", "pipeline", cwd=project)
+    experiment = dvc("exp", "run", "-S", "optimizer=rmsprop", cwd=project).stdout
+    assert stages_run(experiment) == {"train", "evaluate"}
+    _, runs = all_runs(project)
+    assert sorted(r.data.tags["fer.optimizer"] for r in runs) == ["adam", "rmsprop", "sgdm", "sgdm"]
 
 
 def prepared(project: Path) -> Path:

@@ -32,5 +32,5 @@ def plot_confusion_matrix(matrix, classes: list[str], path: str | Path, title: s
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, format="png")
     plt.close(fig)

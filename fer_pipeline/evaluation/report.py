@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
+import time
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
 from fer_pipeline.data.datamodule import FERDataModule
@@ -36,7 +37,7 @@ def predict(
     return probs, labels
 
 
-def test_report(
+def write_test_report(
     module: FERModule,
     datamodule: FERDataModule,
     out_dir: Path | str,
@@ -64,23 +65,16 @@ def test_report(
     write_json(metrics_path, metrics)
     with atomic_file(figure_path) as tmp:
         title = f"{datamodule.dataset_name} test, accuracy {report['accuracy']:.3f}"
-        plot_confusion_matrix(
-            report["confusion_matrix"], datamodule.classes, tmp.with_suffix(".png"), title
-        )
-        tmp.with_suffix(".png").replace(tmp)
+        plot_confusion_matrix(report["confusion_matrix"], datamodule.classes, tmp, title)
     if run_id:
         client = MlflowClient(tracking_uri)
-        for name in SUMMARY:
-            client.log_metric(run_id, f"test/{name}", report[name])
+        now = int(time.time() * 1000)
+        values = {f"test/{name}": report[name] for name in SUMMARY}
         for cls, scores in report["per_class"].items():
-            for name, value in scores.items():
-                client.log_metric(run_id, f"test_class/{cls}/{name}", float(value))
+            values |= {f"test_class/{cls}/{name}": float(v) for name, v in scores.items()}
+        client.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in values.items()])
         client.log_artifact(run_id, str(metrics_path), "reports")
         client.log_artifact(run_id, str(figure_path), "reports")
         client.set_tag(run_id, "fer.metrics_path", str(metrics_path))
         client.set_tag(run_id, "fer.confusion_matrix_path", str(figure_path))
     return metrics
-
-
-def read_json(path: Path | str) -> dict:
-    return json.loads(Path(path).read_text())

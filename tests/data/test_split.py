@@ -69,3 +69,17 @@ def test_val_is_carved_from_official_train_only(tmp_path):
         else:
             assert split in ("train", "val")
     assert Counter(splits)["val"] > 0
+
+
+def test_manifest_splits_are_disjoint_and_cover_every_face(tmp_path):
+    from fer_pipeline.data.split import read_manifest, write_manifest
+
+    root = make_folder(tmp_path / "faces", {"a": 30, "b": 12})
+    dataset = read_image_folder(root)
+    write_manifest(tmp_path / "manifest.csv", dataset, assign_splits(dataset, 0.2, 0.2, seed=1))
+    rows = read_manifest(tmp_path / "manifest.csv", dataset.classes)
+    by_split = {s: {r["path"] for r in rows if r["split"] == s} for s in ("train", "val", "test")}
+    assert not (by_split["train"] & by_split["val"]) and not (by_split["train"] & by_split["test"])
+    assert not (by_split["val"] & by_split["test"])
+    assert set().union(*by_split.values()) == {item.path for item in dataset.items}
+    assert len(rows) == len(dataset.items)
