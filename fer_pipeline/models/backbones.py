@@ -36,7 +36,7 @@ def load_imagenet_state_dict(name: str) -> dict[str, torch.Tensor]:
         raise PipelineError(
             f"ImageNet weights for {name} are not available ({type(err).__name__}: {err}); "
             f"download {weights.url} and put it at {weights_file(name)}, "
-            f"or train from scratch with model.pretrained=false"
+            f"or train from scratch with model.net.pretrained=false"
         ) from None
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import nn
@@ -106,7 +107,12 @@ class FERModule(pl.LightningModule):
 
 def build_net(model_cfg, num_classes: int, in_channels: int) -> nn.Module:
     """Instantiate the ``model.net`` config for ``num_classes`` classes and ``in_channels`` input."""
-    return instantiate(model_cfg.net, num_classes=num_classes, in_channels=in_channels)
+    try:
+        return instantiate(model_cfg.net, num_classes=num_classes, in_channels=in_channels)
+    except InstantiationException as err:
+        if isinstance(err.__cause__, PipelineError):  # e.g. ImageNet weights missing offline
+            raise err.__cause__ from None
+        raise PipelineError(f"model.net: {' '.join(str(err).split())}") from None
 
 
 def load_trained(checkpoint: str | Path) -> FERModule:

@@ -69,7 +69,7 @@ def test_pretrained_offline_says_which_file_to_put_where(tmp_path, monkeypatch):
     message = str(err.value)
     assert str(weights_file("resnet34")) in message
     assert str(tmp_path) in message and models.ResNet34_Weights.IMAGENET1K_V1.url in message
-    assert "model.pretrained=false" in message or "pretrained=false" in message
+    assert "model.net.pretrained=false" in message
 
 
 def test_pretrained_loads_from_the_hub_cache(tmp_path, monkeypatch):
