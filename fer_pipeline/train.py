@@ -41,19 +41,15 @@ def build_datamodule(cfg: DictConfig) -> FERDataModule:
     return FERDataModule(
         faces_dir=cfg.paths.faces,
         manifest=str(Path(cfg.paths.split) / "manifest.csv"),
+        seed=cfg.seed,
         **cfg.loader,
     )
 
 
-def class_weights(datamodule: FERDataModule) -> torch.Tensor:
-    """Inverse training frequency, normalised to mean 1 (classes absent from train get 0)."""
-    counts = torch.bincount(
-        torch.tensor(datamodule.splits["train"].labels), minlength=datamodule.num_classes
-    ).float()
-    weights = torch.where(
-        counts > 0, counts.sum() / (counts * len(counts)), torch.zeros_like(counts)
-    )
-    return weights
+def class_weights(labels: list[int], num_classes: int) -> torch.Tensor:
+    """Balanced loss weights ``N / (K * n_k)`` from training labels; 0 for a class never seen."""
+    counts = torch.bincount(torch.tensor(labels), minlength=num_classes).float()
+    return torch.where(counts > 0, counts.sum() / (counts * len(counts)), torch.zeros_like(counts))
 
 
 def run_tags(cfg: DictConfig, datamodule: FERDataModule, choices: dict[str, str]) -> dict[str, str]:
@@ -84,9 +80,8 @@ def train(cfg: DictConfig) -> float:
 
     datamodule = build_datamodule(cfg)
     in_channels = 1 if datamodule.grayscale else 3
-    net = build_net(
-        cfg.model, datamodule.num_classes, in_channels
-    )  # fails early if weights missing
+    # Before loading any image: a missing ImageNet weights file fails here, at start.
+    net = build_net(cfg.model, datamodule.num_classes, in_channels)
     datamodule.setup("fit")
     module = FERModule(
         net,
@@ -94,7 +89,11 @@ def train(cfg: DictConfig) -> float:
         scheduler=instantiate(cfg.scheduler) if cfg.scheduler else None,
         classes=datamodule.classes,
         label_smoothing=cfg.loss.label_smoothing,
-        class_weights=class_weights(datamodule) if cfg.loss.class_weights else None,
+        class_weights=(
+            class_weights(datamodule.splits["train"].labels, datamodule.num_classes)
+            if cfg.loss.class_weights
+            else None
+        ),
         config=OmegaConf.to_container(cfg, resolve=True),
         in_channels=in_channels,
     )

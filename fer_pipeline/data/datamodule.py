@@ -13,7 +13,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from albumentations.pytorch import ToTensorV2
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from fer_pipeline.data.image_folder import read_info
 from fer_pipeline.data.images import read_image
@@ -21,9 +21,12 @@ from fer_pipeline.data.split import read_manifest
 
 
 def build_transform(
-    input_size: int, mean: float, std: float, augment: dict | None = None
+    input_size: int, mean: float, std: float, augment: dict | None = None, seed: int | None = None
 ) -> A.Compose:
     """Resize to ``input_size``, optionally augment (``augment`` keys below), normalise, to tensor.
+
+    albumentations keeps its own random state, which global seeding does not reach: ``seed`` makes
+    the augmentation sequence reproducible.
 
     ``augment``: ``hflip`` (probability), ``rotate`` (degrees), ``shift`` and ``scale`` (fractions),
     ``brightness_contrast`` (limit), ``erase`` (probability of one random erased patch).
@@ -52,7 +55,15 @@ def build_transform(
             ),
         ]
     steps += [A.Normalize(mean=mean, std=std, max_pixel_value=255.0), ToTensorV2()]
-    return A.Compose(steps)
+    return A.Compose(steps, seed=seed)
+
+
+def reseed_worker_augmentation(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: give each worker its own augmentation stream, derived from
+    torch's per-worker seed (itself derived from the experiment seed), so workers do not repeat
+    each other's augmentations and runs stay reproducible."""
+    info = get_worker_info()
+    info.dataset.transform.set_random_seed(info.seed % 2**32)
 
 
 class FaceDataset(Dataset):
@@ -87,8 +98,10 @@ class FERDataModule(pl.LightningDataModule):
         mean: float = 0.449,
         std: float = 0.226,
         augment: dict | None = None,
+        seed: int = 0,
     ):
         super().__init__()
+        self.seed = seed
         self.faces_dir = Path(faces_dir)
         self.manifest = Path(manifest)
         self.input_size = input_size
@@ -112,7 +125,7 @@ class FERDataModule(pl.LightningDataModule):
             return
         rows = read_manifest(self.manifest, self.classes)
         plain = build_transform(self.input_size, self.mean, self.std)
-        augmented = build_transform(self.input_size, self.mean, self.std, self.augment)
+        augmented = build_transform(self.input_size, self.mean, self.std, self.augment, self.seed)
         for split in ("train", "val", "test"):
             chosen = [row for row in rows if row["split"] == split]
             images = [read_image(self.faces_dir / r["path"], self.grayscale) for r in chosen]
@@ -131,6 +144,7 @@ class FERDataModule(pl.LightningDataModule):
             shuffle=shuffle,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            worker_init_fn=reseed_worker_augmentation if self.num_workers > 0 else None,
         )
 
     def train_dataloader(self) -> DataLoader:
