@@ -197,3 +197,17 @@ def test_label_outside_class_list_in_manifest(project):
     result = run_module("train", cwd=project, check=False)
     assert_one_line_error(result, "manifest.csv line 2", "label 9")
     assert not (project / "models").exists()
+
+
+def test_training_is_reproducible(project):
+    """Same config and seed, same weights: a result can be rerun exactly (on the same machine)."""
+    import torch
+
+    prepared(project)
+    weights = []
+    for _ in range(2):
+        run_module("train", "evaluate_after_fit=false", cwd=project)
+        state = torch.load(project / "models/best.ckpt", map_location="cpu", weights_only=False)
+        weights.append(state["state_dict"])
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
