@@ -7,7 +7,6 @@ directory (DVC runs every stage there).
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import yaml
@@ -119,13 +118,3 @@ def config_choices() -> dict[str, list[str]]:
         for group in sorted(conf_dir().iterdir())
         if group.is_dir()
     }
-
-
-def group_combinations() -> list[list[str]]:
-    """Every combination of group choices, as override lists (for exhaustive config tests)."""
-    groups = config_choices()
-    keys = list(groups)
-    return [
-        [f"{k}={v}" for k, v in zip(keys, values, strict=True)]
-        for values in itertools.product(*(groups[k] for k in keys))
-    ]

@@ -13,7 +13,6 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_ARCHIVE = ROOT.parent / "shared" / "data" / "fer2013-dev.tar.gz"
 
 # Small enough for seconds per stage on 2 cores, big enough for every class in every split.
 TINY_CONF = {

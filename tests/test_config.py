@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from fer_pipeline.config import (
-    config_choices,
-    group_combinations,
-    load_config,
-    params_overrides,
-    with_params,
-)
+from fer_pipeline.config import config_choices, load_config, params_overrides, with_params
 from fer_pipeline.errors import PipelineError
 from tests.conftest import ROOT
+
+
+def group_combinations() -> list[list[str]]:
+    """Every combination of group choices, as override lists."""
+    groups = config_choices()
+    return [
+        [f"{g}={v}" for g, v in zip(groups, values, strict=True)]
+        for values in itertools.product(*groups.values())
+    ]
 
 
 @pytest.fixture(autouse=True)
