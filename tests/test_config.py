@@ -105,3 +105,21 @@ def test_dvc_stages_track_the_params_they_read():
     tracked = {p for stage in stages.values() for p in stage.get("params", [])}
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     assert tracked == set(params)
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (ROOT / "conf" / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("scheduler", options("scheduler"))
+@pytest.mark.parametrize("optimizer", options("optimizer"))
+def test_optimizer_and_scheduler_configs_build_what_train_uses(optimizer, scheduler):
+    import torch
+    from hydra.utils import instantiate
+
+    cfg = load_config([f"optimizer={optimizer}", f"scheduler={scheduler}"])
+    params = [torch.nn.Parameter(torch.ones(2))]
+    opt = instantiate(cfg.optimizer)(params=params)
+    assert type(opt).__name__ == {"sgdm": "SGD", "adam": "Adam", "rmsprop": "RMSprop"}[optimizer]
+    sched = instantiate(cfg.scheduler)(optimizer=opt) if cfg.scheduler else None
+    assert (sched is None) == (scheduler == "none")
