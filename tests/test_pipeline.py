@@ -72,6 +72,7 @@ def test_dvc_repro_end_to_end(project):
     run = runs[0]
     assert run.data.params["optimizer._target_"] == "torch.optim.SGD"
     assert run.data.params["model.name"] == "resnet34"
+    assert not [k for k in run.data.params if k.startswith("config/")]  # the config once, not twice
     assert {"train/loss", "val/acc", "test/accuracy", "test/specificity_macro"} <= set(
         run.data.metrics
     )

@@ -43,7 +43,10 @@ class FERModule(pl.LightningModule):
         in_channels: int = 1,
     ):
         super().__init__()
-        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler", "class_weights"])
+        # In checkpoints only: train logs the flat config to MLflow once, as `optimizer.lr` etc.
+        self.save_hyperparameters(
+            ignore=["net", "optimizer", "scheduler", "class_weights"], logger=False
+        )
         self.net = net
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
