@@ -45,6 +45,8 @@ def make_project(dest: Path, conf: dict | None = None, params: dict | None = Non
         shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("params.yaml", "dvc.yaml", ".gitignore"):
         shutil.copy(ROOT / name, dest / name)
+    (dest / "data/external").mkdir(parents=True)
+    shutil.copy(ROOT / "data/external/README.md", dest / "data/external/README.md")
     for rel, changes in {**TINY_CONF, **(conf or {})}.items():
         edit_yaml(dest / rel, changes)
     edit_yaml(dest / "params.yaml", {**TINY_PARAMS, **(params or {})})

@@ -14,6 +14,7 @@ import cv2
 from omegaconf import DictConfig
 
 from fer_pipeline.data.classes import FER2013_CLASSES
+from fer_pipeline.data.fer2013 import materialise_fer2013
 from fer_pipeline.data.image_folder import write_annotations, write_info
 from fer_pipeline.data.synthetic import labels_for, render_face
 from fer_pipeline.errors import PipelineError
@@ -58,7 +59,22 @@ class SyntheticSource:
         )
 
 
-SOURCES: dict[str, Source] = {"synthetic": SyntheticSource()}
+class FER2013Source:
+    """FER2013 from a local copy at ``cfg.path``, in any form :mod:`fer_pipeline.data.fer2013` reads."""
+
+    def materialise(self, cfg: DictConfig, out: Path) -> None:
+        provenance = materialise_fer2013(cfg.path, out)
+        write_info(
+            out,
+            cfg.name,
+            list(FER2013_CLASSES),
+            source="fer2013",
+            grayscale=True,
+            origin=provenance,
+        )
+
+
+SOURCES: dict[str, Source] = {"synthetic": SyntheticSource(), "fer2013": FER2013Source()}
 
 
 def get_source(name: str) -> Source:

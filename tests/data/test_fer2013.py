@@ -1,0 +1,172 @@
+"""FER2013 in its distributions: CSV, icml CSV, Kaggle folders, archives; checksums; bad rows."""
+
+from __future__ import annotations
+
+import tarfile
+import zipfile
+from collections import Counter
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from fer_pipeline.data.classes import FER2013_CLASSES
+from fer_pipeline.data.fer2013 import materialise_fer2013
+from fer_pipeline.data.image_folder import read_image_folder, write_info
+from fer_pipeline.errors import PipelineError
+from tests.conftest import ROOT
+
+# (emotion, usage) per row: every split, labels by canonical index.
+ROWS = [(0, "Training"), (3, "Training"), (3, "Training"), (6, "Training"), (1, "PublicTest"),
+        (5, "PublicTest"), (4, "PrivateTest"), (2, "PrivateTest")]  # fmt: skip
+
+
+def pixels(i: int) -> np.ndarray:
+    return np.random.default_rng(i).integers(0, 256, (48, 48), dtype=np.uint8)
+
+
+def write_csv(path: Path, icml: bool = False, rows=ROWS, edit=None) -> Path:
+    lines = ["emotion, Usage, pixels" if icml else "emotion,pixels,Usage"]
+    for i, (emotion, usage) in enumerate(rows):
+        px = " ".join(map(str, pixels(i).reshape(-1)))
+        lines.append(f"{emotion},{usage},{px}" if icml else f"{emotion},{px},{usage}")
+    if edit:
+        lines = edit(lines)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_kaggle_folders(root: Path) -> Path:
+    """The Kaggle layout of ROWS: Training -> train/, PublicTest -> test/ (PrivateTest absent)."""
+    for i, (emotion, usage) in enumerate(ROWS):
+        split = {"Training": "train", "PublicTest": "test"}.get(usage)
+        if split:
+            folder = root / split / FER2013_CLASSES[emotion]
+            folder.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(folder / f"{usage}_{i}.png"), pixels(i))
+    return root
+
+
+def prepare(source: Path, tmp_path: Path):
+    out = tmp_path / "raw"
+    out.mkdir(parents=True)
+    origin = materialise_fer2013(source, out)
+    write_info(out, "fer2013", list(FER2013_CLASSES))
+    return read_image_folder(out), origin
+
+
+def split_counts(dataset) -> Counter:
+    return Counter((item.split, dataset.classes[item.label]) for item in dataset.items)
+
+
+@pytest.mark.parametrize("icml", [False, True])
+def test_csv_keeps_labels_usage_and_pixels(tmp_path, icml):
+    dataset, origin = prepare(write_csv(tmp_path / "fer2013.csv", icml=icml), tmp_path)
+    assert origin["format"] == "csv"
+    expected = Counter(
+        ({"Training": "train", "PublicTest": "val", "PrivateTest": "test"}[u], FER2013_CLASSES[e])
+        for e, u in ROWS
+    )
+    assert split_counts(dataset) == expected
+    image = cv2.imread(str(dataset.root / "val/surprise/PublicTest_5.png"), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(image, pixels(5))
+
+
+def test_csv_and_folders_give_the_same_faces(tmp_path):
+    csv_set, _ = prepare(write_csv(tmp_path / "fer2013.csv"), tmp_path / "a")
+    folder_set, origin = prepare(write_kaggle_folders(tmp_path / "kaggle"), tmp_path / "b")
+    assert origin["format"] == "folders"
+    # Kaggle's test/ is the PublicTest usage; the split stage carves val from train later.
+    folder_counts = split_counts(folder_set)
+    csv_counts = split_counts(csv_set)
+    assert {k[1]: v for k, v in folder_counts.items() if k[0] == "train"} == {
+        k[1]: v for k, v in csv_counts.items() if k[0] == "train"
+    }
+    for item in folder_set.items:
+        name = Path(item.path).name
+        twin = next(i for i in csv_set.items if Path(i.path).name == name)
+        assert twin.label == item.label
+        a = cv2.imread(str(folder_set.root / item.path), cv2.IMREAD_UNCHANGED)
+        b = cv2.imread(str(csv_set.root / twin.path), cv2.IMREAD_UNCHANGED)
+        assert np.array_equal(a, b)
+
+
+def test_archives_and_nested_folders(tmp_path):
+    csv_path = write_csv(tmp_path / "fer2013.csv")
+    with tarfile.open(tmp_path / "fer2013.tar.gz", "w:gz") as tf:
+        tf.add(csv_path, arcname="fer2013/fer2013.csv")
+    with zipfile.ZipFile(tmp_path / "icml.zip", "w") as zf:
+        zf.write(write_csv(tmp_path / "icml_face_data.csv", icml=True), "icml_face_data.csv")
+    kaggle = write_kaggle_folders(tmp_path / "k" / "fer2013")
+    with tarfile.open(tmp_path / "kaggle.tgz", "w:gz") as tf:
+        tf.add(kaggle, arcname="fer2013")
+    for i, source in enumerate(
+        [
+            tmp_path / "fer2013.tar.gz",
+            tmp_path / "icml.zip",
+            tmp_path / "kaggle.tgz",
+            tmp_path / "k",
+        ]
+    ):
+        dataset, _ = prepare(source, tmp_path / f"out{i}")
+        assert len(dataset.items) == (8 if i < 2 else 6)
+
+
+def test_checksum_mismatch_warns_but_proceeds(tmp_path, capsys):
+    prepare(write_csv(tmp_path / "fer2013.csv"), tmp_path)
+    err = capsys.readouterr().err
+    assert "warning:" in err and "f8428a1edbd21e88f42c73edd2a14f95" in err
+
+
+@pytest.mark.parametrize(
+    "edit,match",
+    [
+        (lambda ls: ls[:2] + [ls[2].replace(",", ",1 ", 1)] + ls[3:], "line 3: 2305 pixels"),
+        (lambda ls: ls[:2] + ["x" + ls[2][1:]] + ls[3:], "line 3: emotion or pixels not integers"),
+        (lambda ls: ls + ["7," + ls[2].split(",", 1)[1]], "line 10: emotion 7 is outside"),
+        (lambda ls: ls + [ls[2].replace("Training", "Validation")], "line 10: unknown Usage"),
+        (lambda ls: ["emotion,pixel,Usage"] + ls[1:], "header must name"),
+        (lambda ls: ls[:2] + [ls[2].replace(" 1", " 300", 1)] + ls[3:], "outside 0..255"),
+    ],
+)
+def test_bad_rows_name_file_and_line(tmp_path, edit, match):
+    with pytest.raises(PipelineError, match=match) as err:
+        prepare(write_csv(tmp_path / "fer2013.csv", edit=edit), tmp_path)
+    assert "fer2013.csv" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_missing_or_unrecognised_source_says_what_to_put_where(tmp_path):
+    with pytest.raises(PipelineError, match=f"no FER2013 at {tmp_path / 'nope'}.*fer2013.csv"):
+        prepare(tmp_path / "nope", tmp_path / "a")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(PipelineError, match="no FER2013 found in .*Kaggle train/ and test/"):
+        prepare(tmp_path / "empty", tmp_path / "b")
+
+
+def test_unknown_class_folder(tmp_path):
+    root = write_kaggle_folders(tmp_path / "kaggle")
+    (root / "train" / "contempt").mkdir()
+    with pytest.raises(PipelineError, match=r"\['contempt'\] are not FER2013 classes"):
+        prepare(root, tmp_path)
+
+
+SHARED = ROOT.parent / "shared" / "data" / "fer2013-dev.tar.gz"
+# From ../shared/data/README.md.
+SHARED_COUNTS = {
+    "train": [3457, 377, 3637, 6283, 4291, 4233, 2751],
+    "test": [728, 81, 723, 1371, 974, 921, 633],
+}
+SHARED_ORDER = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+@pytest.mark.skipif(not SHARED.is_file(), reason=f"{SHARED} is absent")
+def test_shared_development_set_counts_match_its_card(tmp_path):
+    dataset, _ = prepare(SHARED, tmp_path)
+    counts = split_counts(dataset)
+    for split, row in SHARED_COUNTS.items():
+        assert {c: counts[(split, c)] for c in SHARED_ORDER} == dict(
+            zip(SHARED_ORDER, row, strict=True)
+        )
