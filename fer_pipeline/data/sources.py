@@ -14,7 +14,7 @@ import cv2
 from omegaconf import DictConfig
 
 from fer_pipeline.data.classes import FER2013_CLASSES
-from fer_pipeline.data.fer2013 import materialise_fer2013
+from fer_pipeline.data.fer2013 import FERPLUS_CLASSES, materialise_fer2013, write_ferplus
 from fer_pipeline.data.image_folder import write_annotations, write_info
 from fer_pipeline.data.synthetic import labels_for, render_face
 from fer_pipeline.errors import PipelineError
@@ -74,7 +74,26 @@ class FER2013Source:
         )
 
 
-SOURCES: dict[str, Source] = {"synthetic": SyntheticSource(), "fer2013": FER2013Source()}
+class FERPlusSource:
+    """FER2013 pixels (``cfg.path``, the CSV) relabelled by FER+ votes (``cfg.labels_path``)."""
+
+    def materialise(self, cfg: DictConfig, out: Path) -> None:
+        provenance = write_ferplus(cfg.path, cfg.labels_path, out)
+        write_info(
+            out,
+            cfg.name,
+            list(FERPLUS_CLASSES),
+            source="ferplus",
+            grayscale=True,
+            origin=provenance,
+        )
+
+
+SOURCES: dict[str, Source] = {
+    "synthetic": SyntheticSource(),
+    "fer2013": FER2013Source(),
+    "ferplus": FERPlusSource(),
+}
 
 
 def get_source(name: str) -> Source:
