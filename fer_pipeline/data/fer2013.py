@@ -87,8 +87,9 @@ def find_source(path: Path, scratch: Path) -> tuple[str, Path]:
                 return "csv", folder / name
         if (folder / "train").is_dir() and (folder / "test").is_dir():
             return "folders", folder
-    for archive in sorted(p for p in path.iterdir() if p.is_file() and is_archive(p)):
-        return find_source(extract(archive, scratch / archive.name), scratch)
+    archives = sorted(p for p in path.iterdir() if p.is_file() and is_archive(p))
+    if archives:  # the first one, by name
+        return find_source(extract(archives[0], scratch / archives[0].name), scratch)
     raise PipelineError(f"no FER2013 found in {path}: {WHAT_TO_PUT}")
 
 
