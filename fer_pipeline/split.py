@@ -16,7 +16,6 @@ from fer_pipeline.data.image_folder import read_image_folder
 from fer_pipeline.data.split import (
     SPLITS,
     assign_splits,
-    read_manifest,
     split_counts,
     write_manifest,
 )
@@ -37,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
             )
     with atomic_dir(cfg.paths.split) as tmp:
         write_manifest(tmp / "manifest.csv", faces, splits)
-        counts = split_counts(read_manifest(tmp / "manifest.csv", faces.classes), faces.classes)
+        counts = split_counts([item.label for item in faces.items], splits, faces.classes)
         summary = {
             "dataset": faces.name,
             "official_split": faces.has_official_split,

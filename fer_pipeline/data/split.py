@@ -101,6 +101,9 @@ def read_manifest(path: str | Path, classes: list[str]) -> list[dict]:
     return rows
 
 
-def split_counts(rows: list[dict], classes: list[str]) -> dict[str, dict[str, int]]:
-    counts = Counter((row["split"], row["label"]) for row in rows)
+def split_counts(
+    labels: list[int], splits: list[str], classes: list[str]
+) -> dict[str, dict[str, int]]:
+    """Images per split and class name."""
+    counts = Counter(zip(splits, labels, strict=True))
     return {s: {c: counts[(s, i)] for i, c in enumerate(classes)} for s in SPLITS}
