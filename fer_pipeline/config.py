@@ -75,8 +75,9 @@ def with_params(overrides: list[str], params: Path = PARAMS_FILE) -> list[str]:
     return [o for o in params_overrides(params) if override_key(o) not in given] + list(overrides)
 
 
-def _one_line(err: Exception) -> str:
-    return " ".join(str(err).replace("\t", " ").split())
+def _one_line(err: BaseException) -> str:
+    text = str(err) or (str(err.__cause__) if err.__cause__ else "") or type(err).__name__
+    return " ".join(text.replace("\t", " ").split())
 
 
 def load_config(overrides: list[str] = (), params: Path = PARAMS_FILE) -> DictConfig:

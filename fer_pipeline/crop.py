@@ -1,7 +1,8 @@
 """Stage ``crop``: detect, align and crop every raw image into ``paths.faces`` (``data/faces``).
 
-Writes the faces in the same layout as the raw data, ``dataset.json`` and ``crop_report.csv`` (the
-outcome per image: aligned, resized or center_crop).
+Writes the faces in the same layout as the raw data, ``dataset.json``, ``crop_report.csv`` (the
+outcome per image: aligned, resized or center_crop) and ``source_card.json`` (prepare's dataset card,
+passed on to the split stage's card).
 
     python -m fer_pipeline.crop [hydra overrides, e.g. face.size=64]
 """
@@ -9,6 +10,7 @@ outcome per image: aligned, resized or center_crop).
 from __future__ import annotations
 
 import csv
+import shutil
 import sys
 from collections import Counter
 from pathlib import Path
@@ -17,6 +19,7 @@ import cv2
 from omegaconf import OmegaConf
 
 from fer_pipeline.config import load_config
+from fer_pipeline.data.card import CARD_NAME, SOURCE_CARD, read_card
 from fer_pipeline.data.image_folder import read_annotations, read_image_folder, write_info
 from fer_pipeline.data.images import read_image
 from fer_pipeline.errors import exit_on_error
@@ -28,6 +31,7 @@ from fer_pipeline.io import atomic_dir
 def main(argv: list[str] | None = None) -> None:
     cfg = load_config(sys.argv[1:] if argv is None else argv)
     raw = read_image_folder(cfg.paths.raw)
+    read_card(raw.root / CARD_NAME)  # fails early, naming the file, if prepare did not write it
     annotations = read_annotations(raw.root)
     cropper = FaceCropper(**cfg.face)
     outcomes: Counter[str] = Counter()
@@ -57,6 +61,7 @@ def main(argv: list[str] | None = None) -> None:
             face=OmegaConf.to_container(cfg.face),
             raw=info,
         )
+        shutil.copyfile(raw.root / CARD_NAME, tmp / SOURCE_CARD)
     summary = ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))
     print(f"crop: {len(raw.items)} faces ({summary}) in {cfg.paths.faces}")
 

@@ -1,6 +1,10 @@
 """Stage ``prepare``: materialise the raw dataset under ``paths.raw`` (``data/raw``).
 
-python -m fer_pipeline.prepare [hydra overrides, e.g. data.num_images=700]
+Writes the image-folder layout (:mod:`fer_pipeline.data.image_folder`) and the source's dataset card
+(``card.json`` / ``card.md``: source file and checksum, counts per official split and class, image
+sizes and modes, a content digest).
+
+    python -m fer_pipeline.prepare [hydra overrides, e.g. data.num_images=700]
 """
 
 from __future__ import annotations
@@ -8,6 +12,7 @@ from __future__ import annotations
 import sys
 
 from fer_pipeline.config import load_config
+from fer_pipeline.data.card import source_card, write_card
 from fer_pipeline.data.image_folder import read_image_folder
 from fer_pipeline.data.sources import get_source
 from fer_pipeline.errors import exit_on_error
@@ -21,8 +26,21 @@ def main(argv: list[str] | None = None) -> None:
     with atomic_dir(cfg.paths.raw) as tmp:
         source.materialise(cfg.data, tmp)
         dataset = read_image_folder(tmp)  # the next stage must be able to read what we wrote
+        card = source_card(dataset)
+        write_card(tmp, card)
     print(f"prepare: {len(dataset.items)} images of '{dataset.name}' in {cfg.paths.raw}")
-    print("  " + ", ".join(f"{c} {n}" for c, n in dataset.class_counts().items()))
+    for split, counts in card["counts"].items():
+        print(f"  {split}: " + ", ".join(f"{c} {n}" for c, n in counts.items()))
+    origin = card["origin"]
+    if origin.get("skipped"):
+        print(
+            f"warning: skipped {origin['skipped']} bad images (data.on_bad_image=skip); "
+            f"they are listed in {cfg.paths.raw}/skipped.csv",
+            file=sys.stderr,
+        )
+    for key, value in (origin.get("dropped") or {}).items():
+        if value:
+            print(f"  dropped {value} rows ({key})")
 
 
 if __name__ == "__main__":

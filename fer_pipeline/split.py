@@ -1,50 +1,77 @@
-"""Stage ``split``: assign each face to train/val/test into ``paths.split``/manifest.csv.
+"""Stage ``split``: assign each face to train/val/test, check for leakage, write the dataset card.
 
-The manifest has one row per face: ``path`` (relative to ``paths.faces``), ``label``, ``class``,
-``split``; ``summary.json`` holds the counts per split and class.
+Writes into ``paths.split`` (``data/split``):
 
-    python -m fer_pipeline.split [hydra overrides, e.g. split.seed=1]
+- ``manifest.csv``: one row per face, ``path`` (relative to ``paths.faces``), ``label``, ``class``,
+  ``split``;
+- ``leakage.json``, ``leakage_pairs.csv``, ``leakage.png``: near-duplicate faces across splits
+  (``split.leakage``), with example pairs as a picture;
+- ``card.json`` / ``card.md``: the final counts per split and class, the leakage result and the
+  source's card (file, checksum, counts as published).
+
+    python -m fer_pipeline.split [hydra overrides, e.g. split.leakage.action=reassign]
 """
 
 from __future__ import annotations
 
-import json
 import sys
 
 from fer_pipeline.config import load_config
+from fer_pipeline.data.card import SOURCE_CARD, read_card, split_card, write_card
 from fer_pipeline.data.image_folder import read_image_folder
-from fer_pipeline.data.split import (
-    SPLITS,
-    assign_splits,
-    split_counts,
-    write_manifest,
-)
+from fer_pipeline.data.leakage import check_leakage, plot_examples, write_pairs
+from fer_pipeline.data.split import SPLITS, assign_splits, write_manifest
 from fer_pipeline.errors import PipelineError, exit_on_error
-from fer_pipeline.io import atomic_dir
+from fer_pipeline.io import atomic_dir, write_json
+from fer_pipeline.tracking.provenance import file_md5
+
+
+def check_nonempty(splits: list[str | None], cfg, when: str = "") -> None:
+    for split in SPLITS:
+        if split not in splits:
+            raise PipelineError(
+                f"split '{split}' of {cfg.paths.faces} is empty{when} ({len(splits)} images, "
+                f"val={cfg.split.val}, test={cfg.split.test}): use more images or larger fractions"
+            )
 
 
 @exit_on_error
 def main(argv: list[str] | None = None) -> None:
     cfg = load_config(sys.argv[1:] if argv is None else argv)
     faces = read_image_folder(cfg.paths.faces)
+    source = read_card(faces.root / SOURCE_CARD)
     splits = assign_splits(faces, cfg.split.val, cfg.split.test, cfg.split.seed)
-    for split in SPLITS:
-        if split not in splits:
-            raise PipelineError(
-                f"split '{split}' of {cfg.paths.faces} is empty ({len(splits)} images, "
-                f"val={cfg.split.val}, test={cfg.split.test}): use more images or larger fractions"
-            )
+    check_nonempty(splits, cfg)
+    leak = cfg.split.leakage
+    final, leakage, pairs = check_leakage(
+        [faces.root / item.path for item in faces.items],
+        [item.path for item in faces.items],
+        splits,
+        threshold=leak.threshold,
+        action=leak.action,
+        mirrored=leak.mirrored,
+    )
+    check_nonempty(final, cfg, when=f" after split.leakage.action={leak.action}")
     with atomic_dir(cfg.paths.split) as tmp:
-        write_manifest(tmp / "manifest.csv", faces, splits)
-        counts = split_counts([item.label for item in faces.items], splits, faces.classes)
-        summary = {
-            "dataset": faces.name,
-            "official_split": faces.has_official_split,
-            "counts": counts,
-            "totals": {s: sum(c.values()) for s, c in counts.items()},
-        }
-        (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"split: {summary['totals']} in {cfg.paths.split}/manifest.csv")
+        write_manifest(tmp / "manifest.csv", faces, final)
+        write_json(tmp / "leakage.json", {**leakage, "examples": pairs[:20]})
+        write_pairs(tmp / "leakage_pairs.csv", pairs)
+        plot_examples(tmp / "leakage.png", faces.root, pairs, leakage, leak.examples)
+        card = split_card(
+            faces,
+            final,
+            source,
+            official_split=faces.has_official_split,
+            leakage=leakage,
+            manifest_md5=file_md5(tmp / "manifest.csv"),
+        )
+        write_card(tmp, card)
+    print(f"split: {card['totals']} in {cfg.paths.split}/manifest.csv")
+    print(
+        f"  leakage: {leakage['cross_split_pairs']} near-duplicate pairs across splits "
+        f"({leakage['exact_cross_split_pairs']} exact, {leakage['pairs']}); "
+        f"action {leak.action}, {leakage['changed']} images changed -> {cfg.paths.split}/leakage.png"
+    )
 
 
 if __name__ == "__main__":

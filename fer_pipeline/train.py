@@ -26,11 +26,13 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 from fer_pipeline import config as config_lib
+from fer_pipeline.data.card import CARD_NAME, read_card
 from fer_pipeline.data.datamodule import FERDataModule
 from fer_pipeline.errors import exit_on_error
 from fer_pipeline.evaluation.report import write_test_report
 from fer_pipeline.io import atomic_dir, write_json
 from fer_pipeline.models.module import FERModule, build_net
+from fer_pipeline.tracking.dataset import log_dataset
 from fer_pipeline.tracking.provenance import dvc_hashes, file_md5, flat_params, git_commit
 from fer_pipeline.tracking.sweep import PARENT_RUN_ENV
 
@@ -63,6 +65,7 @@ def run_tags(cfg: DictConfig, datamodule: FERDataModule, choices: dict[str, str]
         "data.size.val": str(len(datamodule.splits["val"])),
         "data.size.test": str(len(datamodule.splits["test"])),
         "data.manifest_md5": file_md5(manifest),
+        "data.digest": read_card(Path(cfg.paths.split) / CARD_NAME)["digest"],
     }
     for path, digest in dvc_hashes([cfg.paths.faces, cfg.paths.split]).items():
         tags[f"data.dvc_md5.{path}"] = digest
@@ -104,6 +107,7 @@ def train(cfg: DictConfig) -> float:
     run_name = " ".join(str(choices.get(g)) for g in ("model", "optimizer")) + f" seed{cfg.seed}"
     logger = instantiate(cfg.logger, run_name=run_name, tags=run_tags(cfg, datamodule, choices))
     logger.log_hyperparams(flat_params(cfg))
+    log_dataset(logger.experiment, logger.run_id, cfg.paths.split)
 
     with atomic_dir(models_dir) as tmp_models:
         # Weights only: with Adam's state the fused net's checkpoint would be 3x larger (540 MB).

@@ -58,10 +58,13 @@ def test_dvc_repro_end_to_end(project):
     metrics = json.loads((project / "reports/metrics.json").read_text())
     for name in ("accuracy", "precision_macro", "recall_macro", "f1_macro", "specificity_macro"):
         assert 0.0 <= metrics["test"][name] <= 1.0
-    assert (
-        metrics["num_test_samples"]
-        == json.loads((project / "data/split/summary.json").read_text())["totals"]["test"]
-    )
+    card = json.loads((project / "data/split/card.json").read_text())
+    assert metrics["num_test_samples"] == card["totals"]["test"]
+    source_card = json.loads((project / "data/raw/card.json").read_text())
+    assert card["source_card"] == source_card
+    assert source_card["totals"] == {"all": 84} and card["images"] == 84
+    assert card["leakage"]["action"] == "report"
+    assert (project / "data/split/leakage.png").read_bytes()[:4] == b"\x89PNG"
     assert (project / "reports/confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
     assert (project / "models/best.ckpt").is_file()
 
@@ -81,7 +84,14 @@ def test_dvc_repro_end_to_end(project):
     assert run.data.tags["data.name"] == "synthetic"
     assert "data.dvc_md5.data/faces" in run.data.tags  # the DVC hash of the faces it trained on
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"best", "last", "reports"} <= artifacts
+    assert {"best", "last", "reports", "dataset"} <= artifacts
+    logged = {a.path for a in client.list_artifacts(run.info.run_id, "dataset")}
+    assert {"dataset/card.json", "dataset/leakage.png", "dataset/leakage.json"} <= logged
+    # The run names the exact data it saw: the card's content digest, as an MLflow dataset input.
+    (dataset_input,) = run.inputs.dataset_inputs
+    assert dataset_input.dataset.name == "synthetic"
+    assert dataset_input.dataset.digest == card["digest"] == run.data.tags["data.digest"]
+    assert {t.key: t.value for t in dataset_input.tags}["mlflow.data.context"] == "training"
     assert "best/best.ckpt" in {a.path for a in client.list_artifacts(run.info.run_id, "best")}
     history = client.get_metric_history(run.info.run_id, "val/acc")
     assert len(history) >= 1

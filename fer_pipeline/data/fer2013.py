@@ -20,15 +20,14 @@ import csv
 import itertools
 import shutil
 import sys
-import tarfile
 import tempfile
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from fer_pipeline.data.archives import extract, is_archive
 from fer_pipeline.data.classes import FER2013_CLASSES
 from fer_pipeline.data.image_folder import IMAGE_SUFFIXES
 from fer_pipeline.errors import PipelineError
@@ -41,29 +40,10 @@ KNOWN_MD5 = {
 }
 USAGE_SPLIT = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
 SIDE = 48
-ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz")
 WHAT_TO_PUT = (
     "put fer2013.csv, icml_face_data.csv, the Kaggle train/ and test/ folders, "
     "or a .zip/.tar.gz of them there"
 )
-
-
-def is_archive(path: Path) -> bool:
-    return path.name.lower().endswith(ARCHIVE_SUFFIXES)
-
-
-def extract(archive: Path, into: Path) -> Path:
-    """Unpack ``archive`` into ``into``; refuses members that would land outside it."""
-    try:
-        if archive.name.lower().endswith(".zip"):
-            with zipfile.ZipFile(archive) as zf:
-                zf.extractall(into)
-        else:
-            with tarfile.open(archive) as tf:
-                tf.extractall(into, filter="data")
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as err:
-        raise PipelineError(f"cannot unpack {archive} ({err})") from None
-    return into
 
 
 def find_source(path: Path, scratch: Path) -> tuple[str, Path]:

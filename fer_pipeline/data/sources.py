@@ -14,10 +14,19 @@ import cv2
 from omegaconf import DictConfig
 
 from fer_pipeline.data.classes import FER2013_CLASSES
+from fer_pipeline.data.download import ensure_local
 from fer_pipeline.data.fer2013 import FERPLUS_CLASSES, materialise_fer2013, write_ferplus
+from fer_pipeline.data.folder import write_folder
 from fer_pipeline.data.image_folder import write_annotations, write_info
 from fer_pipeline.data.synthetic import labels_for, render_face
 from fer_pipeline.errors import PipelineError
+
+PUT_FER2013 = (
+    "put fer2013.csv, icml_face_data.csv, the Kaggle train/ and test/ folders, or a .zip/.tar.gz "
+    "of them"
+)
+PUT_FER2013_CSV = "put fer2013.csv or icml_face_data.csv (or a .zip/.tar.gz of it)"
+PUT_FOLDER = "put <class>/<image> folders (or a .zip/.tar.gz of them)"
 
 
 class Source(Protocol):
@@ -63,7 +72,8 @@ class FER2013Source:
     """FER2013 from a local copy at ``cfg.path``, in any form :mod:`fer_pipeline.data.fer2013` reads."""
 
     def materialise(self, cfg: DictConfig, out: Path) -> None:
-        provenance = materialise_fer2013(cfg.path, out)
+        path = ensure_local(cfg.path, cfg.get("download"), "FER2013", PUT_FER2013)
+        provenance = materialise_fer2013(path, out)
         write_info(
             out,
             cfg.name,
@@ -78,7 +88,14 @@ class FERPlusSource:
     """FER2013 pixels (``cfg.path``, the CSV) relabelled by FER+ votes (``cfg.labels_path``)."""
 
     def materialise(self, cfg: DictConfig, out: Path) -> None:
-        provenance = write_ferplus(cfg.path, cfg.labels_path, out)
+        pixels = ensure_local(cfg.path, cfg.get("download"), "FER2013", PUT_FER2013_CSV)
+        labels = ensure_local(
+            cfg.labels_path,
+            {"url": cfg.get("labels_url"), "cache": cfg.get("download", {}).get("cache")},
+            "FER+ labels",
+            "put fer2013new.csv from github.com/microsoft/FERPlus",
+        )
+        provenance = write_ferplus(pixels, labels, out)
         write_info(
             out,
             cfg.name,
@@ -89,10 +106,27 @@ class FERPlusSource:
         )
 
 
+class FolderSource:
+    """Any labelled image folder at ``cfg.path`` (:mod:`fer_pipeline.data.folder`)."""
+
+    def materialise(self, cfg: DictConfig, out: Path) -> None:
+        path = ensure_local(cfg.path, cfg.get("download"), "images", PUT_FOLDER)
+        provenance = write_folder(cfg, path, out)
+        write_info(
+            out,
+            cfg.name,
+            list(cfg.classes),
+            source="folder",
+            grayscale=bool(cfg.grayscale),
+            origin=provenance,
+        )
+
+
 SOURCES: dict[str, Source] = {
     "synthetic": SyntheticSource(),
     "fer2013": FER2013Source(),
     "ferplus": FERPlusSource(),
+    "folder": FolderSource(),
 }
 
 

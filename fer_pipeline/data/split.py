@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -63,12 +62,14 @@ def assign_splits(dataset: ImageFolder, val: float, test: float, seed: int) -> l
     return official
 
 
-def write_manifest(path: Path, dataset: ImageFolder, splits: list[str]) -> None:
+def write_manifest(path: Path, dataset: ImageFolder, splits: list[str | None]) -> None:
+    """One row per image; images whose split is ``None`` (dropped) are left out."""
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(MANIFEST_FIELDS)
         for item, split in zip(dataset.items, splits, strict=True):
-            writer.writerow([item.path, item.label, dataset.classes[item.label], split])
+            if split is not None:
+                writer.writerow([item.path, item.label, dataset.classes[item.label], split])
 
 
 def read_manifest(path: str | Path, classes: list[str]) -> list[dict]:
@@ -99,11 +100,3 @@ def read_manifest(path: str | Path, classes: list[str]) -> list[dict]:
     if not rows:
         raise PipelineError(f"split manifest {path} has no rows")
     return rows
-
-
-def split_counts(
-    labels: list[int], splits: list[str], classes: list[str]
-) -> dict[str, dict[str, int]]:
-    """Images per split and class name."""
-    counts = Counter(zip(splits, labels, strict=True))
-    return {s: {c: counts[(s, i)] for i, c in enumerate(classes)} for s in SPLITS}

@@ -69,3 +69,16 @@ def dvc_hashes(paths: list[str], lock: Path | str = "dvc.lock") -> dict[str, str
             if out.get("path") in paths and "md5" in out:
                 found[out["path"]] = out["md5"]
     return found
+
+
+def tree_md5(root: Path | str, files: list[Path] | None = None) -> str:
+    """One MD5 for a folder: over each file's relative path and MD5, in sorted order.
+
+    ``files`` restricts it to those files (all files under ``root`` otherwise).
+    """
+    root = Path(root)
+    files = sorted(files if files is not None else (p for p in root.rglob("*") if p.is_file()))
+    digest = hashlib.md5()
+    for path in files:
+        digest.update(f"{path.relative_to(root).as_posix()}\t{file_md5(path)}\n".encode())
+    return digest.hexdigest()

@@ -1,0 +1,203 @@
+"""Leakage check: exact and near-duplicate faces across train/val/test.
+
+Each face gets a 64-bit perceptual hash (pHash: the signs of the 8x8 lowest DCT frequencies of a
+32x32 grey thumbnail, against their median), and of its mirror image too, since flipping is the
+usual augmentation. Two faces whose hashes differ in at most ``threshold`` bits are near-duplicates;
+identical pixels are exact duplicates. Pairs that straddle splits are leakage: they are reported and,
+by option, resolved by moving a duplicate group into its earliest split (train, then val, then test:
+``reassign``) or by dropping its members outside that split (``drop``).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from fer_pipeline.data.images import read_image
+from fer_pipeline.errors import PipelineError
+
+ACTIONS = ("report", "drop", "reassign")
+SPLIT_ORDER = {"train": 0, "val": 1, "test": 2}
+BLOCK = 256  # rows per block of the all-pairs distance computation (BLOCK x N int64 in memory)
+
+
+def phash(image: np.ndarray) -> np.uint64:
+    """64-bit perceptual hash of a grey (or RGB) uint8 image."""
+    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    thumb = cv2.resize(grey, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
+    low = cv2.dct(thumb)[:8, :8].reshape(-1)
+    bits = low > np.median(low)
+    return np.packbits(bits).view(">u8")[0].astype(np.uint64)
+
+
+@dataclass
+class Fingerprints:
+    hashes: np.ndarray  # (N,) uint64
+    mirrored: np.ndarray  # (N,) uint64, hash of the horizontally flipped image
+    pixels: list[str]  # MD5 of the decoded pixels: equal = exact duplicate
+
+
+def fingerprint(paths: list[Path]) -> Fingerprints:
+    hashes, mirrored, pixels = [], [], []
+    for path in paths:
+        image = read_image(path, grayscale=True)
+        hashes.append(phash(image))
+        mirrored.append(phash(image[:, ::-1]))
+        pixels.append(hashlib.md5(np.ascontiguousarray(image).tobytes()).hexdigest())
+    return Fingerprints(np.array(hashes, np.uint64), np.array(mirrored, np.uint64), pixels)
+
+
+def near_pairs(
+    prints: Fingerprints, threshold: int, mirrored: bool = True
+) -> list[tuple[int, int, int]]:
+    """All pairs ``(i, j, distance)``, ``i < j``, at Hamming distance <= ``threshold``."""
+    h, m = prints.hashes, prints.mirrored
+    found = []
+    for start in range(0, len(h), BLOCK):
+        rows = slice(start, start + BLOCK)
+        dist = np.bitwise_count(h[rows, None] ^ h[None, :])
+        if mirrored:
+            dist = np.minimum(dist, np.bitwise_count(m[rows, None] ^ h[None, :]))
+        upper = np.arange(start, start + dist.shape[0])[:, None] < np.arange(len(h))[None, :]
+        i, j = np.nonzero((dist <= threshold) & upper)
+        found += zip((i + start).tolist(), j.tolist(), dist[i, j].tolist(), strict=True)
+    return found
+
+
+def resolve(
+    pairs: list[tuple[int, int, int]], splits: list[str], action: str
+) -> tuple[list[str | None], int]:
+    """Apply ``action`` to the duplicate groups that straddle splits; return the new splits (``None``
+    for a dropped image) and how many images changed."""
+    if action not in ACTIONS:
+        raise PipelineError(f"split.leakage.action={action} (choose from {list(ACTIONS)})")
+    parent = list(range(len(splits)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j, _ in pairs:
+        if splits[i] != splits[j]:
+            parent[root(i)] = root(j)
+    new: list[str | None] = list(splits)
+    if action == "report":
+        return new, 0
+    earliest: dict[int, str] = {}
+    for i, split in enumerate(splits):
+        r = root(i)
+        if r not in earliest or SPLIT_ORDER[split] < SPLIT_ORDER[earliest[r]]:
+            earliest[r] = split
+    changed = 0
+    for i, split in enumerate(splits):
+        target = earliest[root(i)]
+        if split != target:
+            new[i] = target if action == "reassign" else None
+            changed += 1
+    return new, changed
+
+
+def check_leakage(
+    paths: list[Path],
+    rel_paths: list[str],
+    splits: list[str],
+    threshold: int,
+    action: str = "report",
+    mirrored: bool = True,
+) -> tuple[list[str | None], dict, list[dict]]:
+    """Find duplicates in ``paths`` (faces with their ``splits``); return the resolved splits, the
+    summary for the report and dataset card, and every cross-split pair."""
+    if not 0 <= threshold <= 64:
+        raise PipelineError(f"split.leakage.threshold={threshold} must be between 0 and 64 bits")
+    prints = fingerprint(paths)
+    pairs = near_pairs(prints, threshold, mirrored)
+    new_splits, changed = resolve(pairs, splits, action)
+    by_kind: Counter[str] = Counter()
+    cross = []
+    for i, j, dist in pairs:
+        a, b = sorted((splits[i], splits[j]), key=SPLIT_ORDER.get)
+        if a == b:
+            by_kind["within " + a] += 1
+            continue
+        exact = prints.pixels[i] == prints.pixels[j]
+        by_kind[f"{a}-{b}"] += 1
+        by_kind["exact"] += exact
+        first, second = (i, j) if SPLIT_ORDER[splits[i]] <= SPLIT_ORDER[splits[j]] else (j, i)
+        cross.append(
+            {
+                "a": rel_paths[first],
+                "split_a": splits[first],
+                "b": rel_paths[second],
+                "split_b": splits[second],
+                "distance": dist,
+                "exact": exact,
+            }
+        )
+    in_pairs = {p[k] for p in cross for k in ("a", "b")}
+    summary = {
+        "method": "pHash 64-bit" + (" (mirror images too)" if mirrored else ""),
+        "threshold": threshold,
+        "images": len(paths),
+        "cross_split_pairs": len(cross),
+        "exact_cross_split_pairs": by_kind.pop("exact", 0),
+        "pairs": {k: by_kind[k] for k in ("train-val", "train-test", "val-test")},
+        "within_split_pairs": {s: by_kind[f"within {s}"] for s in SPLIT_ORDER},
+        "images_in_cross_split_pairs": {
+            s: sum(1 for p, sp in zip(rel_paths, splits, strict=True) if sp == s and p in in_pairs)
+            for s in SPLIT_ORDER
+        },
+        "action": action,
+        "changed": changed,
+    }
+    return new_splits, summary, sorted(cross, key=lambda p: (p["distance"], p["a"]))
+
+
+def write_pairs(path: Path, cross: list[dict]) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, ["a", "split_a", "b", "split_b", "distance", "exact"])
+        writer.writeheader()
+        writer.writerows(cross)
+
+
+def plot_examples(path: Path, root: Path, cross: list[dict], summary: dict, count: int) -> None:
+    """A picture of up to ``count`` cross-split pairs, spread over the distances found."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    title = (
+        f"{summary['cross_split_pairs']} near-duplicate pairs across splits "
+        f"(pHash distance <= {summary['threshold']}; {summary['exact_cross_split_pairs']} exact)"
+    )
+    if not cross:
+        fig, ax = plt.subplots(figsize=(6, 1.5))
+        ax.axis("off")
+        ax.text(0.5, 0.5, title, ha="center", va="center")
+    else:
+        picks = [cross[k] for k in np.unique(np.linspace(0, len(cross) - 1, count).astype(int))]
+        cols = min(4, len(picks))
+        rows = -(-len(picks) // cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 1.9 * rows + 0.6), squeeze=False)
+        for ax in axes.ravel():
+            ax.axis("off")
+        for ax, pair in zip(axes.ravel(), picks, strict=False):
+            a = read_image(root / pair["a"], grayscale=True)
+            b = read_image(root / pair["b"], grayscale=True)
+            b = cv2.resize(b, (a.shape[1], a.shape[0]))
+            gap = np.full((a.shape[0], max(2, a.shape[1] // 12)), 255, np.uint8)
+            ax.imshow(np.hstack([a, gap, b]), cmap="gray", vmin=0, vmax=255)
+            kind = "exact" if pair["exact"] else f"d={pair['distance']}"
+            ax.set_title(f"{pair['split_a']} | {pair['split_b']}  {kind}", fontsize=9)
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
