@@ -38,6 +38,13 @@ def main(argv: list[str] | None = None) -> None:
             f"they are listed in {cfg.paths.raw}/skipped.csv",
             file=sys.stderr,
         )
+    if origin.get("other_files"):
+        print(
+            f"  ignored {origin['other_files']} files that are not images by their suffix "
+            f"(first: {origin['other_files_first'][0]})"
+        )
+    if origin.get("left_out_folders"):
+        print(f"  left out folders (data.class_map: null): {origin['left_out_folders']}")
     for key, value in (origin.get("dropped") or {}).items():
         if value:
             print(f"  dropped {value} rows ({key})")

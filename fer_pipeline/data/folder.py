@@ -31,6 +31,8 @@ from fer_pipeline.tracking.provenance import file_md5, tree_md5
 
 SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 BAD_IMAGE_POLICIES = ("fail", "skip")
+# Everything Pillow decodes that datasets ship; written out as PNG, so later stages read only PNG.
+SUFFIXES = IMAGE_SUFFIXES | {".gif", ".pgm", ".ppm", ".pbm", ".jp2", ".jfif"}
 
 
 def _subdirs(folder: Path) -> list[Path]:
@@ -38,7 +40,7 @@ def _subdirs(folder: Path) -> list[Path]:
 
 
 def _images(folder: Path) -> list[Path]:
-    return [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    return [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES]
 
 
 def find_root(path: Path, scratch: Path) -> Path:
@@ -114,10 +116,12 @@ def write_folder(cfg: DictConfig, source: Path, out: Path) -> dict:
             f"data.on_bad_image={cfg.on_bad_image} (choose from {list(BAD_IMAGE_POLICIES)})"
         )
     classes = list(cfg.classes)
-    class_map = {str(k): v for k, v in OmegaConf.to_container(cfg.class_map or {}).items()}
+    mapping = OmegaConf.to_container(cfg.class_map) if cfg.class_map is not None else {}
+    class_map = {str(k): v for k, v in mapping.items()}
     modes: Counter[str] = Counter()
     skipped: list[tuple[str, str]] = []
     left_out: list[str] = []
+    other_files: list[str] = []  # not images by their suffix (notes, label files): counted
     written: list[Path] = []
     with tempfile.TemporaryDirectory(prefix="folder-", dir=out.parent) as scratch:
         root = find_root(source, Path(scratch))
@@ -129,7 +133,10 @@ def write_folder(cfg: DictConfig, source: Path, out: Path) -> dict:
             target = out / split / name if split else out / name
             target.mkdir(parents=True, exist_ok=True)
             for path in sorted(folder.iterdir()):
-                if not path.is_file() or path.suffix.lower() not in IMAGE_SUFFIXES:
+                if not path.is_file() or path.name.startswith("."):
+                    continue
+                if path.suffix.lower() not in SUFFIXES:
+                    other_files.append(path.relative_to(root).as_posix())
                     continue
                 written.append(path)
                 try:
@@ -159,4 +166,6 @@ def write_folder(cfg: DictConfig, source: Path, out: Path) -> dict:
         "modes": dict(sorted(modes.items())),
         "skipped": len(skipped),
         "left_out_folders": left_out,
+        "other_files": len(other_files),
+        "other_files_first": other_files[:10],
     }
