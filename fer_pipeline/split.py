@@ -19,7 +19,13 @@ import sys
 from fer_pipeline.config import load_config
 from fer_pipeline.data.card import SOURCE_CARD, read_card, split_card, write_card
 from fer_pipeline.data.image_folder import read_image_folder
-from fer_pipeline.data.leakage import check_leakage, plot_examples, write_pairs
+from fer_pipeline.data.leakage import (
+    duplicate_groups,
+    find_duplicates,
+    leakage_report,
+    plot_examples,
+    write_pairs,
+)
 from fer_pipeline.data.split import SPLITS, assign_splits, write_manifest
 from fer_pipeline.errors import PipelineError, exit_on_error
 from fer_pipeline.io import atomic_dir, write_json
@@ -40,17 +46,25 @@ def main(argv: list[str] | None = None) -> None:
     cfg = load_config(sys.argv[1:] if argv is None else argv)
     faces = read_image_folder(cfg.paths.faces)
     source = read_card(faces.root / SOURCE_CARD)
-    splits = assign_splits(faces, cfg.split.val, cfg.split.test, cfg.split.seed)
-    check_nonempty(splits, cfg)
     leak = cfg.split.leakage
-    final, leakage, pairs = check_leakage(
-        [faces.root / item.path for item in faces.items],
+    paths = [faces.root / item.path for item in faces.items]
+    prints, pairs = find_duplicates(paths, leak.threshold, leak.mirrored)
+    # Where this stage chooses splits (val carved from train, or no official split), a group of
+    # near-duplicates goes to one split: otherwise our own split would leak.
+    groups = duplicate_groups(pairs, len(paths)) if leak.keep_groups_together else None
+    splits = assign_splits(faces, cfg.split.val, cfg.split.test, cfg.split.seed, groups)
+    check_nonempty(splits, cfg)
+    final, leakage, pairs = leakage_report(
+        prints,
+        pairs,
         [item.path for item in faces.items],
         splits,
+        labels=[item.label for item in faces.items],
         threshold=leak.threshold,
         action=leak.action,
         mirrored=leak.mirrored,
     )
+    leakage["groups_kept_together"] = bool(leak.keep_groups_together)
     check_nonempty(final, cfg, when=f" after split.leakage.action={leak.action}")
     with atomic_dir(cfg.paths.split) as tmp:
         write_manifest(tmp / "manifest.csv", faces, final)

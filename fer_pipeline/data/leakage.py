@@ -70,14 +70,9 @@ def near_pairs(
     return found
 
 
-def resolve(
-    pairs: list[tuple[int, int, int]], splits: list[str], action: str
-) -> tuple[list[str | None], int]:
-    """Apply ``action`` to the duplicate groups that straddle splits; return the new splits (``None``
-    for a dropped image) and how many images changed."""
-    if action not in ACTIONS:
-        raise PipelineError(f"split.leakage.action={action} (choose from {list(ACTIONS)})")
-    parent = list(range(len(splits)))
+def _components(n: int, pairs) -> list[int]:
+    """Union-find: the component id of each of ``n`` items linked by ``(i, j)`` pairs."""
+    parent = list(range(n))
 
     def root(i: int) -> int:
         while parent[i] != i:
@@ -85,44 +80,69 @@ def resolve(
             i = parent[i]
         return i
 
-    for i, j, _ in pairs:
-        if splits[i] != splits[j]:
-            parent[root(i)] = root(j)
+    for i, j in pairs:
+        parent[root(i)] = root(j)
+    return [root(i) for i in range(n)]
+
+
+def find_duplicates(
+    paths: list[Path], threshold: int, mirrored: bool = True
+) -> tuple[Fingerprints, list[tuple[int, int, int]]]:
+    """Fingerprints of ``paths`` and every near-duplicate pair among them."""
+    if not 0 <= threshold <= 64:
+        raise PipelineError(f"split.leakage.threshold={threshold} must be between 0 and 64 bits")
+    prints = fingerprint(paths)
+    return prints, near_pairs(prints, threshold, mirrored)
+
+
+def duplicate_groups(pairs: list[tuple[int, int, int]], n: int) -> list[int]:
+    """A group id per image: near-duplicates (transitively) share one."""
+    return _components(n, [(i, j) for i, j, _ in pairs])
+
+
+def resolve(
+    pairs: list[tuple[int, int, int]], splits: list[str], action: str
+) -> tuple[list[str | None], int]:
+    """Apply ``action`` to the duplicate groups that straddle splits; return the new splits (``None``
+    for a dropped image) and how many images changed."""
+    if action not in ACTIONS:
+        raise PipelineError(f"split.leakage.action={action} (choose from {list(ACTIONS)})")
     new: list[str | None] = list(splits)
     if action == "report":
         return new, 0
+    group = _components(len(splits), [(i, j) for i, j, _ in pairs if splits[i] != splits[j]])
     earliest: dict[int, str] = {}
     for i, split in enumerate(splits):
-        r = root(i)
-        if r not in earliest or SPLIT_ORDER[split] < SPLIT_ORDER[earliest[r]]:
-            earliest[r] = split
+        g = group[i]
+        if g not in earliest or SPLIT_ORDER[split] < SPLIT_ORDER[earliest[g]]:
+            earliest[g] = split
     changed = 0
     for i, split in enumerate(splits):
-        target = earliest[root(i)]
+        target = earliest[group[i]]
         if split != target:
             new[i] = target if action == "reassign" else None
             changed += 1
     return new, changed
 
 
-def check_leakage(
-    paths: list[Path],
+def leakage_report(
+    prints: Fingerprints,
+    pairs: list[tuple[int, int, int]],
     rel_paths: list[str],
     splits: list[str],
-    threshold: int,
+    labels: list[int] | None = None,
+    threshold: int = 4,
     action: str = "report",
     mirrored: bool = True,
 ) -> tuple[list[str | None], dict, list[dict]]:
-    """Find duplicates in ``paths`` (faces with their ``splits``); return the resolved splits, the
+    """Resolve the cross-split duplicates in ``splits`` by ``action``; return the new splits, the
     summary for the report and dataset card, and every cross-split pair."""
-    if not 0 <= threshold <= 64:
-        raise PipelineError(f"split.leakage.threshold={threshold} must be between 0 and 64 bits")
-    prints = fingerprint(paths)
-    pairs = near_pairs(prints, threshold, mirrored)
     new_splits, changed = resolve(pairs, splits, action)
     by_kind: Counter[str] = Counter()
     cross = []
     for i, j, dist in pairs:
+        if labels is not None and labels[i] != labels[j]:
+            by_kind["label conflicts"] += 1
         a, b = sorted((splits[i], splits[j]), key=SPLIT_ORDER.get)
         if a == b:
             by_kind["within " + a] += 1
@@ -145,7 +165,7 @@ def check_leakage(
     summary = {
         "method": "pHash 64-bit" + (" (mirror images too)" if mirrored else ""),
         "threshold": threshold,
-        "images": len(paths),
+        "images": len(rel_paths),
         "cross_split_pairs": len(cross),
         "exact_cross_split_pairs": by_kind.pop("exact", 0),
         "pairs": {k: by_kind[k] for k in ("train-val", "train-test", "val-test")},
@@ -154,10 +174,25 @@ def check_leakage(
             s: sum(1 for p, sp in zip(rel_paths, splits, strict=True) if sp == s and p in in_pairs)
             for s in SPLIT_ORDER
         },
+        "pairs_with_different_labels": by_kind["label conflicts"] if labels is not None else None,
         "action": action,
         "changed": changed,
     }
     return new_splits, summary, sorted(cross, key=lambda p: (p["distance"], p["a"]))
+
+
+def check_leakage(
+    paths: list[Path],
+    rel_paths: list[str],
+    splits: list[str],
+    threshold: int,
+    action: str = "report",
+    mirrored: bool = True,
+    labels: list[int] | None = None,
+) -> tuple[list[str | None], dict, list[dict]]:
+    """:func:`find_duplicates` then :func:`leakage_report`, for splits already chosen."""
+    prints, pairs = find_duplicates(paths, threshold, mirrored)
+    return leakage_report(prints, pairs, rel_paths, splits, labels, threshold, action, mirrored)
 
 
 def write_pairs(path: Path, cross: list[dict]) -> None:

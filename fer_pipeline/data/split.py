@@ -38,13 +38,34 @@ def stratified_split(labels: list[int], val: float, test: float, seed: int) -> l
     return splits.tolist()
 
 
-def assign_splits(dataset: ImageFolder, val: float, test: float, seed: int) -> list[str]:
+def grouped_split(
+    labels: list[int], groups: list[int] | None, val: float, test: float, seed: int
+) -> list[str]:
+    """:func:`stratified_split` over groups of images (near-duplicates of one face) instead of
+    images, so a group never straddles splits. A group is stratified by its first member's label."""
+    if groups is None:
+        return stratified_split(labels, val, test, seed)
+    first: dict[int, int] = {}
+    for i, group in enumerate(groups):
+        first.setdefault(group, i)
+    keys = list(first)
+    per_group = stratified_split([labels[first[g]] for g in keys], val, test, seed)
+    split_of = dict(zip(keys, per_group, strict=True))
+    return [split_of[g] for g in groups]
+
+
+def assign_splits(
+    dataset: ImageFolder, val: float, test: float, seed: int, groups: list[int] | None = None
+) -> list[str]:
     """The split of each item of ``dataset``: official where the dataset has one.
 
     A dataset with official train and test but no val gets val carved from train, stratified.
+    ``groups`` (a group id per item, e.g. from the leakage check) keeps each group in one split
+    wherever this function chooses the split; official assignments are never changed here.
     """
+    labels = [item.label for item in dataset.items]
     if not dataset.has_official_split:
-        return stratified_split([item.label for item in dataset.items], val, test, seed)
+        return grouped_split(labels, groups, val, test, seed)
     official = [item.split for item in dataset.items]
     present = set(official)
     if "train" not in present or "test" not in present:
@@ -54,8 +75,12 @@ def assign_splits(dataset: ImageFolder, val: float, test: float, seed: int) -> l
     if "val" in present:
         return official
     train_idx = [i for i, s in enumerate(official) if s == "train"]
-    carved = stratified_split(
-        [dataset.items[i].label for i in train_idx], val / (1 - test), 0.0, seed
+    carved = grouped_split(
+        [labels[i] for i in train_idx],
+        [groups[i] for i in train_idx] if groups is not None else None,
+        val / (1 - test),
+        0.0,
+        seed,
     )
     for i, split in zip(train_idx, carved, strict=True):
         official[i] = split

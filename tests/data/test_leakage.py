@@ -147,13 +147,23 @@ def test_split_stage_reports_and_drops_planted_duplicates(project):
     face = cv2.imread(str(project / "data/faces" / train[0]), cv2.IMREAD_GRAYSCALE)
     cv2.imwrite(str(project / "data/faces" / test[0]), jpeg(face, 70))
 
-    out = run_module("split", cwd=project).stdout
+    # By default the stage splits the synthetic set itself, so it keeps the pair in one split.
+    run_module("split", cwd=project)
+    together = dict(
+        line.split(",")[0::3]
+        for line in (project / "data/split/manifest.csv").read_text().splitlines()[1:]
+    )
+    assert together[train[0]] == together[test[0]]
+
+    # Splitting without regard to duplicates (as the first run did) leaks; the report finds it.
+    loose = "split.leakage.keep_groups_together=false"
+    out = run_module("split", loose, cwd=project).stdout
     report = json.loads((project / "data/split/leakage.json").read_text())
     assert report["pairs"]["train-test"] >= 1
     assert {(p["a"], p["b"]) for p in report["examples"]} >= {(train[0], test[0])}
     assert "near-duplicate pairs across splits" in out
 
-    run_module("split", "split.leakage.action=drop", cwd=project)
+    run_module("split", loose, "split.leakage.action=drop", cwd=project)
     card = json.loads((project / "data/split/card.json").read_text())
     kept = (project / "data/split/manifest.csv").read_text()
     assert test[0] not in kept and train[0] in kept

@@ -83,3 +83,29 @@ def test_manifest_splits_are_disjoint_and_cover_every_face(tmp_path):
     assert not (by_split["val"] & by_split["test"])
     assert set().union(*by_split.values()) == {item.path for item in dataset.items}
     assert len(rows) == len(dataset.items)
+
+
+def test_carved_val_keeps_duplicate_groups_together(tmp_path):
+    root = make_folder(tmp_path, {"train/a": 40, "train/b": 40, "test/a": 4, "test/b": 4})
+    dataset = read_image_folder(root)
+    # Pretend every run of 4 consecutive train images is one face, duplicated.
+    groups = [i // 4 if item.split == "train" else 1000 + i for i, item in enumerate(dataset.items)]
+    for seed in range(5):
+        splits = assign_splits(dataset, val=0.2, test=0.2, seed=seed, groups=groups)
+        by_group: dict[int, set[str]] = {}
+        for group, split in zip(groups, splits, strict=True):
+            by_group.setdefault(group, set()).add(split)
+        assert all(len(s) == 1 for s in by_group.values())
+        assert 8 <= Counter(splits)["val"] <= 32
+        assert [
+            s for s, item in zip(splits, dataset.items, strict=True) if item.split == "test"
+        ] == ["test"] * 8
+
+
+def test_stratified_split_by_groups_without_official_split(tmp_path):
+    root = make_folder(tmp_path, {"a": 30, "b": 30})
+    dataset = read_image_folder(root)
+    groups = [i // 3 for i in range(len(dataset.items))]
+    splits = assign_splits(dataset, val=0.2, test=0.2, seed=0, groups=groups)
+    for g in set(groups):
+        assert len({s for s, gg in zip(splits, groups, strict=True) if gg == g}) == 1
