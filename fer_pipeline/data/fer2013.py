@@ -31,7 +31,7 @@ from fer_pipeline.data.archives import extract, is_archive
 from fer_pipeline.data.classes import FER2013_CLASSES
 from fer_pipeline.data.image_folder import IMAGE_SUFFIXES
 from fer_pipeline.errors import PipelineError
-from fer_pipeline.tracking.provenance import file_md5
+from fer_pipeline.tracking.provenance import file_md5, tree_md5
 
 CSV_NAMES = ("fer2013.csv", "icml_face_data.csv")
 KNOWN_MD5 = {
@@ -139,8 +139,22 @@ def write_from_csv(path: Path, out: Path) -> dict:
     return {"format": "csv", "file": path.name, "md5": digest}
 
 
+def usage_of(name: str) -> str | None:
+    """``Training`` / ``PublicTest`` / ``PrivateTest`` from a Kaggle file name such as
+    ``PrivateTest_1234.jpg``, else ``None``."""
+    prefix = name.split("_", 1)[0]
+    return prefix if prefix in USAGE_SPLIT else None
+
+
 def copy_folders(root: Path, out: Path) -> dict:
-    """Copy the Kaggle ``train/`` and ``test/`` class folders, checking class names."""
+    """Copy the Kaggle ``train/`` and ``test/`` class folders, checking class names.
+
+    Kaggle's ``test/`` holds both test usages, and its file names say which
+    (``PublicTest_…``, ``PrivateTest_…``). When every file name carries its usage and both test
+    usages are there, images go to the official split of their usage, as from the CSV; otherwise
+    ``train/`` -> train and ``test/`` -> test (val is carved from train later).
+    """
+    images: list[tuple[str, str, Path]] = []  # (folder split, class, file)
     for split in ("train", "test"):
         class_dirs = sorted(p for p in (root / split).iterdir() if p.is_dir())
         names = {p.name.lower() for p in class_dirs}
@@ -151,12 +165,21 @@ def copy_folders(root: Path, out: Path) -> dict:
                 f"{list(FER2013_CLASSES)}"
             )
         for class_dir in class_dirs:
-            target = out / split / class_dir.name.lower()
-            target.mkdir(parents=True)
-            for image in class_dir.iterdir():
+            for image in sorted(class_dir.iterdir()):
                 if image.suffix.lower() in IMAGE_SUFFIXES:
-                    shutil.copyfile(image, target / image.name)
-    return {"format": "folders", "folder": root.name}
+                    images.append((split, class_dir.name.lower(), image))
+    usages = [usage_of(image.name) for _, _, image in images]
+    by_usage = None not in usages and {"PublicTest", "PrivateTest"} <= set(usages)
+    for (split, name, image), usage in zip(images, usages, strict=True):
+        target = out / (USAGE_SPLIT[usage] if by_usage else split) / name
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(image, target / image.name)
+    return {
+        "format": "folders",
+        "file": root.name,
+        "md5": tree_md5(root, [image for _, _, image in images]),
+        "split_from": "file names (Training/PublicTest/PrivateTest)" if by_usage else "folders",
+    }
 
 
 def materialise_fer2013(path: str | Path, out: Path) -> dict:

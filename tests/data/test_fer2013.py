@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from fer_pipeline.data.card import source_card
 from fer_pipeline.data.classes import FER2013_CLASSES
 from fer_pipeline.data.fer2013 import materialise_fer2013
 from fer_pipeline.data.image_folder import read_image_folder, write_info
@@ -37,11 +38,12 @@ def write_csv(path: Path, icml: bool = False, rows=ROWS, edit=None) -> Path:
     return path
 
 
-def write_kaggle_folders(root: Path) -> Path:
-    """The Kaggle layout of ROWS: Training -> train/, PublicTest -> test/ (PrivateTest absent)."""
+def write_kaggle_folders(root: Path, private: bool = True) -> Path:
+    """The Kaggle layout of ROWS: Training -> train/, PublicTest and PrivateTest -> test/, file names
+    ``<usage>_<row>``. ``private=False``: without PrivateTest, like the shared development set."""
     for i, (emotion, usage) in enumerate(ROWS):
-        split = {"Training": "train", "PublicTest": "test"}.get(usage)
-        if split:
+        split = {"Training": "train", "PublicTest": "test", "PrivateTest": "test"}[usage]
+        if private or usage != "PrivateTest":
             folder = root / split / FER2013_CLASSES[emotion]
             folder.mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(folder / f"{usage}_{i}.png"), pixels(i))
@@ -76,20 +78,25 @@ def test_csv_keeps_labels_usage_and_pixels(tmp_path, icml):
 def test_csv_and_folders_give_the_same_faces(tmp_path):
     csv_set, _ = prepare(write_csv(tmp_path / "fer2013.csv"), tmp_path / "a")
     folder_set, origin = prepare(write_kaggle_folders(tmp_path / "kaggle"), tmp_path / "b")
-    assert origin["format"] == "folders"
-    # Kaggle's test/ is the PublicTest usage; the split stage carves val from train later.
-    folder_counts = split_counts(folder_set)
-    csv_counts = split_counts(csv_set)
-    assert {k[1]: v for k, v in folder_counts.items() if k[0] == "train"} == {
-        k[1]: v for k, v in csv_counts.items() if k[0] == "train"
-    }
+    assert origin["format"] == "folders" and origin["split_from"].startswith("file names")
+    # Kaggle's test/ mixes PublicTest and PrivateTest; the file names put each in its split.
+    assert split_counts(folder_set) == split_counts(csv_set)
+    assert len(folder_set.items) == len(csv_set.items) == len(ROWS)
     for item in folder_set.items:
         name = Path(item.path).name
         twin = next(i for i in csv_set.items if Path(i.path).name == name)
-        assert twin.label == item.label
+        assert (twin.label, twin.split) == (item.label, item.split)
         a = cv2.imread(str(folder_set.root / item.path), cv2.IMREAD_UNCHANGED)
         b = cv2.imread(str(csv_set.root / twin.path), cv2.IMREAD_UNCHANGED)
         assert np.array_equal(a, b)
+
+
+def test_folders_without_private_test_keep_their_folders(tmp_path):
+    """Like the shared development set: test/ holds PublicTest only, so test/ is the test split."""
+    dataset, origin = prepare(write_kaggle_folders(tmp_path / "k", private=False), tmp_path)
+    assert origin["split_from"] == "folders"
+    assert {item.split for item in dataset.items} == {"train", "test"}
+    assert sum(item.split == "test" for item in dataset.items) == 2
 
 
 def test_archives_and_nested_folders(tmp_path):
@@ -110,7 +117,7 @@ def test_archives_and_nested_folders(tmp_path):
         ]
     ):
         dataset, _ = prepare(source, tmp_path / f"out{i}")
-        assert len(dataset.items) == (8 if i < 2 else 6)
+        assert len(dataset.items) == len(ROWS)
 
 
 def test_checksum_mismatch_warns_but_proceeds(tmp_path, capsys):
@@ -164,9 +171,12 @@ SHARED_ORDER = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise
 @pytest.mark.shared_data
 @pytest.mark.skipif(not SHARED.is_file(), reason=f"{SHARED} is absent")
 def test_shared_development_set_counts_match_its_card(tmp_path):
-    dataset, _ = prepare(SHARED, tmp_path)
-    counts = split_counts(dataset)
+    dataset, origin = prepare(SHARED, tmp_path)
+    dataset.info["origin"] = origin
+    card = source_card(dataset)
     for split, row in SHARED_COUNTS.items():
-        assert {c: counts[(split, c)] for c in SHARED_ORDER} == dict(
+        assert {c: card["counts"][split][c] for c in SHARED_ORDER} == dict(
             zip(SHARED_ORDER, row, strict=True)
         )
+    assert card["totals"] == {"train": 25029, "test": 5431}
+    assert card["images"]["width"] == {"min": 48, "median": 48.0, "max": 48}
