@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -222,3 +223,64 @@ def test_training_is_reproducible(project):
         weights.append(state["state_dict"])
     assert weights[0].keys() == weights[1].keys()
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_fer2013_csv_through_dvc_repro(project):
+    """A real-format FER2013 (the competition CSV) through every stage; the card counts the CSV."""
+    from collections import Counter
+
+    from tests.data.test_fer2013 import write_csv
+
+    usages = ["Training"] * 6 + ["PublicTest"] * 2 + ["PrivateTest"] * 2
+    rows = [(label, usage) for label in range(7) for usage in usages]
+    write_csv(project / "data/external/fer2013.csv", rows=rows)
+    edit_yaml(project / "params.yaml", {"data": "fer2013", "face": {"detector": "none"}})
+    sh("git", "init", "-q", cwd=project)
+    dvc("init", "-q", cwd=project)
+    out = dvc("repro", cwd=project)
+    assert stages_run(out.stdout) == {"prepare", "crop", "split", "train", "evaluate"}
+    assert "warning:" in out.stderr and "not the published f8428a1e" in out.stderr
+
+    source = json.loads((project / "data/raw/card.json").read_text())
+    expected = Counter(
+        ({"Training": "train", "PublicTest": "val", "PrivateTest": "test"}[u], e) for e, u in rows
+    )
+    for split, counts in source["counts"].items():
+        assert list(counts.values()) == [expected[(split, label)] for label in range(7)]
+    assert (
+        source["origin"]["md5"]
+        == hashlib.md5((project / "data/external/fer2013.csv").read_bytes()).hexdigest()
+    )
+    final = json.loads((project / "data/split/card.json").read_text())
+    assert final["totals"] == {"train": 42, "val": 14, "test": 14}  # the official split, kept
+    metrics = json.loads((project / "reports/metrics.json").read_text())
+    assert metrics["num_test_samples"] == 14
+    _, runs = all_runs(project)
+    assert runs[0].data.tags["data.name"] == "fer2013"
+
+
+def test_offline_without_data_says_what_to_put_where(project, tmp_path, monkeypatch):
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path))  # no kaggle.json: nothing is fetched
+    monkeypatch.delenv("KAGGLE_USERNAME", raising=False)
+    result = run_module("prepare", "data=fer2013", cwd=project, check=False)
+    assert_one_line_error(
+        result,
+        "data/external holds no FER2013 and the download failed (no Kaggle API token",
+        "put fer2013.csv",
+    )
+    assert not (project / "data/raw").exists()
+
+
+def test_bad_image_in_a_folder_dataset(project, tmp_path):
+    from tests.data.test_folder import bad_images, odd_images
+
+    odd_images(project / "data/external/faces/happy")
+    odd_images(project / "data/external/faces/sad")
+    bad_images(project / "data/external/faces/fear")
+    result = run_module("prepare", "data=folder", cwd=project, check=False)
+    assert_one_line_error(result, "data/external/faces/fear/", "data.on_bad_image=skip")
+    assert not (project / "data/raw").exists()
+    result = run_module("prepare", "data=folder", "data.on_bad_image=skip", cwd=project)
+    assert "skipped 3 bad images" in result.stderr and "data/raw/skipped.csv" in result.stderr
+    card = json.loads((project / "data/raw/card.json").read_text())
+    assert card["totals"] == {"all": 15} and card["origin"]["skipped"] == 3
