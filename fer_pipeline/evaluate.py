@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 
 from fer_pipeline.config import load_config
+from fer_pipeline.data.datamodule import build_datamodule
 from fer_pipeline.errors import PipelineError, exit_on_error
 from fer_pipeline.evaluation.report import write_test_report
 from fer_pipeline.models.module import load_trained
-from fer_pipeline.train import build_datamodule
 
 
 @exit_on_error

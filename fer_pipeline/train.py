@@ -27,7 +27,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 from fer_pipeline import config as config_lib
 from fer_pipeline.data.card import CARD_NAME, read_card
-from fer_pipeline.data.datamodule import FERDataModule
+from fer_pipeline.data.datamodule import FERDataModule, build_datamodule
 from fer_pipeline.errors import exit_on_error
 from fer_pipeline.evaluation.report import write_test_report
 from fer_pipeline.io import atomic_dir, write_json
@@ -39,15 +39,6 @@ from fer_pipeline.tracking.sweep import PARENT_RUN_ENV
 CHOICE_GROUPS = ("data", "model", "optimizer", "scheduler", "trainer")
 
 
-def build_datamodule(cfg: DictConfig) -> FERDataModule:
-    return FERDataModule(
-        faces_dir=cfg.paths.faces,
-        manifest=str(Path(cfg.paths.split) / "manifest.csv"),
-        seed=cfg.seed,
-        **cfg.loader,
-    )
-
-
 def class_weights(labels: list[int], num_classes: int) -> torch.Tensor:
     """Balanced loss weights ``N / (K * n_k)`` from training labels; 0 for a class never seen."""
     counts = torch.bincount(torch.tensor(labels), minlength=num_classes).float()
@@ -56,16 +47,15 @@ def class_weights(labels: list[int], num_classes: int) -> torch.Tensor:
 
 def run_tags(cfg: DictConfig, datamodule: FERDataModule, choices: dict[str, str]) -> dict[str, str]:
     manifest = Path(cfg.paths.split) / "manifest.csv"
+    card = read_card(Path(cfg.paths.split) / CARD_NAME)
     tags = {f"fer.{group}": str(choices.get(group, "")) for group in CHOICE_GROUPS}
     tags |= {
         "fer.kind": "train",
         "git.commit": git_commit(),
         "data.name": datamodule.dataset_name,
-        "data.size.train": str(len(datamodule.splits["train"])),
-        "data.size.val": str(len(datamodule.splits["val"])),
-        "data.size.test": str(len(datamodule.splits["test"])),
+        **{f"data.size.{split}": str(n) for split, n in card["totals"].items()},
         "data.manifest_md5": file_md5(manifest),
-        "data.digest": read_card(Path(cfg.paths.split) / CARD_NAME)["digest"],
+        "data.digest": card["digest"],
     }
     for path, digest in dvc_hashes([cfg.paths.faces, cfg.paths.split]).items():
         tags[f"data.dvc_md5.{path}"] = digest

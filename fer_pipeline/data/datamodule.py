@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from fer_pipeline.data.image_folder import read_info
 from fer_pipeline.data.images import read_image
-from fer_pipeline.data.split import read_manifest
+from fer_pipeline.data.split import SPLITS, read_manifest
 
 
 def build_transform(
@@ -80,6 +80,14 @@ class FaceDataset(Dataset):
         return image, self.labels[i]
 
 
+STAGE_SPLITS = {
+    "fit": ("train", "val"),
+    "validate": ("val",),
+    "test": ("test",),
+    "predict": ("test",),
+}
+
+
 class FERDataModule(pl.LightningDataModule):
     """Loaders over ``faces_dir`` for the rows of ``manifest``.
 
@@ -121,12 +129,14 @@ class FERDataModule(pl.LightningDataModule):
         return len(self.classes)
 
     def setup(self, stage: str | None = None) -> None:
-        if self.splits:
+        """Load the splits ``stage`` needs (fit: train and val; test/predict: test; None: all)."""
+        needed = [s for s in STAGE_SPLITS.get(stage, SPLITS) if s not in self.splits]
+        if not needed:
             return
         rows = read_manifest(self.manifest, self.classes)
         plain = build_transform(self.input_size, self.mean, self.std)
         augmented = build_transform(self.input_size, self.mean, self.std, self.augment, self.seed)
-        for split in ("train", "val", "test"):
+        for split in needed:
             chosen = [row for row in rows if row["split"] == split]
             images = [read_image(self.faces_dir / r["path"], self.grayscale) for r in chosen]
             self.splits[split] = FaceDataset(
@@ -155,3 +165,13 @@ class FERDataModule(pl.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)
+
+
+def build_datamodule(cfg) -> FERDataModule:
+    """The DataModule of a composed config: ``paths.faces``, the split manifest, ``loader``."""
+    return FERDataModule(
+        faces_dir=cfg.paths.faces,
+        manifest=str(Path(cfg.paths.split) / "manifest.csv"),
+        seed=cfg.seed,
+        **cfg.loader,
+    )

@@ -179,5 +179,5 @@ def ensure_local(path: str | Path, download, what_data: str, what: str) -> Path:
     except DownloadError as err:
         raise DownloadError(
             f"{path} holds no {what_data} and the download failed ({err}); to skip the download, "
-            f"{what} in {path}"
+            f"{what} {'as' if path.suffix else 'in'} {path}"
         ) from None

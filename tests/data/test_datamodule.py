@@ -43,6 +43,8 @@ def test_batches_have_the_documented_shapes(split_project):
     x, y = first_batch(dm)
     assert x.shape == (8, 1, 40, 40) and x.dtype == torch.float32
     assert y.dtype == torch.long and int(y.max()) < dm.num_classes == 7
+    assert set(dm.splits) == {"train", "val"}  # fitting reads no test face
+    dm.setup("test")
     assert sum(len(dm.splits[s]) for s in ("train", "val", "test")) == 84
 
 

@@ -190,3 +190,14 @@ def test_bad_kaggle_reference(tmp_path):
     cfg = OmegaConf.create({"kaggle": "fer2013", "md5": None, "cache": str(tmp_path)})
     with pytest.raises(Exception, match="'fer2013' is not owner/dataset or competition:<name>"):
         ensure_local(tmp_path / "external", cfg, "FER2013", "put it")
+
+
+def test_missing_ferplus_labels_are_fetched_or_explained(server, tmp_path):
+    labels = tmp_path / "external" / "fer2013new.csv"
+    offline = OmegaConf.create({"url": closed_port_url(), "cache": str(tmp_path / "c")})
+    with pytest.raises(DownloadError) as err:
+        ensure_local(labels, offline, "FER+ labels", "put fer2013new.csv")
+    assert str(err.value).endswith(f"to skip the download, put fer2013new.csv as {labels}")
+    server.files["fer2013new.csv"] = b"Usage,Image name\n"
+    online = OmegaConf.create({"url": f"{server.url}/fer2013new.csv", "cache": str(tmp_path / "c")})
+    assert ensure_local(labels, online, "FER+ labels", "put it") == tmp_path / "c/fer2013new.csv"

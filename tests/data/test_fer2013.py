@@ -58,7 +58,7 @@ def prepare(source: Path, tmp_path: Path):
     return read_image_folder(out), origin
 
 
-def split_counts(dataset) -> Counter:
+def counts_by_split(dataset) -> Counter:
     return Counter((item.split, dataset.classes[item.label]) for item in dataset.items)
 
 
@@ -70,7 +70,7 @@ def test_csv_keeps_labels_usage_and_pixels(tmp_path, icml):
         ({"Training": "train", "PublicTest": "val", "PrivateTest": "test"}[u], FER2013_CLASSES[e])
         for e, u in ROWS
     )
-    assert split_counts(dataset) == expected
+    assert counts_by_split(dataset) == expected
     image = cv2.imread(str(dataset.root / "val/surprise/PublicTest_5.png"), cv2.IMREAD_UNCHANGED)
     assert np.array_equal(image, pixels(5))
 
@@ -80,7 +80,7 @@ def test_csv_and_folders_give_the_same_faces(tmp_path):
     folder_set, origin = prepare(write_kaggle_folders(tmp_path / "kaggle"), tmp_path / "b")
     assert origin["format"] == "folders" and origin["split_from"].startswith("file names")
     # Kaggle's test/ mixes PublicTest and PrivateTest; the file names put each in its split.
-    assert split_counts(folder_set) == split_counts(csv_set)
+    assert counts_by_split(folder_set) == counts_by_split(csv_set)
     assert len(folder_set.items) == len(csv_set.items) == len(ROWS)
     for item in folder_set.items:
         name = Path(item.path).name
