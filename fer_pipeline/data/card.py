@@ -105,6 +105,8 @@ def card_markdown(card: dict) -> str:
         lines += [f"- source: {origin.get('format', '?')} `{origin.get('file', '?')}`"]
         if origin.get("md5"):
             lines += [f"- source MD5: `{origin['md5']}`"]
+        if origin.get("archive"):
+            lines += [f"- from archive `{origin['archive']}`, MD5 `{origin['archive_md5']}`"]
     lines += [f"- content digest: `{card['digest']}`", ""]
     lines += ["| split | " + " | ".join(classes) + " | total |"]
     lines += ["|---" * (len(classes) + 2) + "|"]

@@ -184,11 +184,13 @@ def copy_folders(root: Path, out: Path) -> dict:
 
 def materialise_fer2013(path: str | Path, out: Path) -> dict:
     """Write FER2013 from ``path`` (any form above) into ``out``; return what was read."""
+    path = Path(path)
     with tempfile.TemporaryDirectory(prefix="fer2013-", dir=out.parent) as scratch:
-        kind, found = find_source(Path(path), Path(scratch))
-        if kind == "csv":
-            return write_from_csv(found, out)
-        return copy_folders(found, out)
+        kind, found = find_source(path, Path(scratch))
+        origin = write_from_csv(found, out) if kind == "csv" else copy_folders(found, out)
+    if path.is_file() and is_archive(path):
+        origin |= {"archive": path.name, "archive_md5": file_md5(path)}
+    return origin
 
 
 # FER+ (microsoft/FERPlus fer2013new.csv): 10 crowd votes per FER2013 row, in this order.

@@ -179,4 +179,5 @@ def test_shared_development_set_counts_match_its_card(tmp_path):
             zip(SHARED_ORDER, row, strict=True)
         )
     assert card["totals"] == {"train": 25029, "test": 5431}
+    assert card["origin"]["archive"] == SHARED.name and len(card["origin"]["archive_md5"]) == 32
     assert card["images"]["width"] == {"min": 48, "median": 48.0, "max": 48}
