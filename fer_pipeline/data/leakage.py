@@ -181,20 +181,6 @@ def leakage_report(
     return new_splits, summary, sorted(cross, key=lambda p: (p["distance"], p["a"]))
 
 
-def check_leakage(
-    paths: list[Path],
-    rel_paths: list[str],
-    splits: list[str],
-    threshold: int,
-    action: str = "report",
-    mirrored: bool = True,
-    labels: list[int] | None = None,
-) -> tuple[list[str | None], dict, list[dict]]:
-    """:func:`find_duplicates` then :func:`leakage_report`, for splits already chosen."""
-    prints, pairs = find_duplicates(paths, threshold, mirrored)
-    return leakage_report(prints, pairs, rel_paths, splits, labels, threshold, action, mirrored)
-
-
 def write_pairs(path: Path, cross: list[dict]) -> None:
     with path.open("w", newline="") as f:
         writer = csv.DictWriter(f, ["a", "split_a", "b", "split_b", "distance", "exact"])

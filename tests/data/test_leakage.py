@@ -9,7 +9,13 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_pipeline.data.leakage import check_leakage, near_pairs, phash, resolve
+from fer_pipeline.data.leakage import (
+    find_duplicates,
+    leakage_report,
+    near_pairs,
+    phash,
+    resolve,
+)
 from fer_pipeline.errors import PipelineError
 from tests.conftest import run_module
 
@@ -42,6 +48,12 @@ PLANTS = {
     "mirrored": lambda im: im[:, ::-1].copy(),
     "blurred": lambda im: cv2.GaussianBlur(im, (3, 3), 0.8),
 }
+
+
+def check_leakage(paths, rels, splits, threshold, mirrored=True):
+    """The split stage's check, for splits already chosen."""
+    prints, pairs = find_duplicates(paths, threshold, mirrored)
+    return leakage_report(prints, pairs, rels, splits, threshold=threshold, mirrored=mirrored)
 
 
 def planted_set(tmp_path, distinct: int = 200):
