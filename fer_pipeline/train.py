@@ -97,7 +97,7 @@ def train(cfg: DictConfig) -> float:
     run_name = " ".join(str(choices.get(g)) for g in ("model", "optimizer")) + f" seed{cfg.seed}"
     logger = instantiate(cfg.logger, run_name=run_name, tags=run_tags(cfg, datamodule, choices))
     logger.log_hyperparams(flat_params(cfg))
-    log_dataset(logger.experiment, logger.run_id, cfg.paths.split)
+    log_dataset(logger.experiment, logger.run_id, cfg.paths.split, cfg.paths.faces)
 
     with atomic_dir(models_dir) as tmp_models:
         # Weights only: with Adam's state the fused net's checkpoint would be 3x larger (540 MB).

@@ -62,9 +62,11 @@ def project(tmp_path, monkeypatch) -> Path:
     return root
 
 
-def run_module(module: str, *args: str, cwd: Path, check: bool = True, timeout: int = 600):
+def run_module(
+    module: str, *args: str, cwd: Path, check: bool = True, timeout: int = 600, env=None
+):
     """Run ``python -m fer_pipeline.<module>`` in ``cwd`` as a user would; return the result."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     result = subprocess.run(
         [sys.executable, "-m", f"fer_pipeline.{module}", *args],
         cwd=cwd,

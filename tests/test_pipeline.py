@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -11,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -88,6 +90,7 @@ def test_dvc_repro_end_to_end(project):
     assert {"best", "last", "reports", "dataset"} <= artifacts
     logged = {a.path for a in client.list_artifacts(run.info.run_id, "dataset")}
     assert {"dataset/card.json", "dataset/leakage.png", "dataset/leakage.json"} <= logged
+    assert {"dataset/crop_report.csv", "dataset/crop_summary.json"} <= logged
     # The run names the exact data it saw: the card's content digest, as an MLflow dataset input.
     (dataset_input,) = run.inputs.dataset_inputs
     assert dataset_input.dataset.name == "synthetic"
@@ -175,14 +178,66 @@ def test_empty_data_folder(project):
     assert_one_line_error(run_module("crop", cwd=project, check=False), "data/raw", "empty")
 
 
-def test_unreadable_image_leaves_previous_output_intact(project):
+def test_bad_images_get_an_outcome_not_a_crash(project):
+    """Unreadable, empty, 16-bit, RGBA, tiny, faceless and many-face images: each is recorded in
+    the crop report; the stage finishes."""
+    import numpy as np
+    from skimage import data as samples
+
+    from tests.faces.test_detectors import two_astronauts
+
+    run_module("prepare", cwd=project)
+    raw = project / "data/raw/happy"
+    victim = sorted(raw.iterdir())[0]
+    victim.write_bytes(victim.read_bytes()[:40])  # truncated PNG
+    (raw / "empty.png").write_bytes(b"")
+    cv2.imwrite(
+        str(raw / "sixteen.png"),
+        cv2.cvtColor(samples.astronaut(), cv2.COLOR_RGB2GRAY).astype(np.uint16) * 257,
+    )
+    rgba = np.dstack([samples.astronaut(), np.full((512, 512), 255, np.uint8)])
+    cv2.imwrite(str(raw / "alpha.png"), rgba)
+    cv2.imwrite(str(raw / "tiny.png"), np.zeros((10, 10), np.uint8))
+    cv2.imwrite(str(raw / "coffee.png"), samples.coffee())
+    cv2.imwrite(str(raw / "two.png"), two_astronauts()[..., ::-1])
+    out = run_module("crop", "face.detector=haar", cwd=project).stdout
+    with (project / "data/faces/crop_report.csv").open() as f:
+        report = {row["source"]: row for row in csv.DictReader(f)}
+    assert len(report) == 84 + 6
+    outcome = {
+        name: report[f"happy/{name}"]["outcome"]
+        for name in ("empty.png", "sixteen.png", "alpha.png", "tiny.png", "coffee.png", "two.png")
+    }
+    assert outcome == {
+        "empty.png": "unreadable",
+        "sixteen.png": "aligned",
+        "alpha.png": "aligned",
+        "tiny.png": "too_small",
+        "coffee.png": "no_face",
+        "two.png": "aligned",
+    }
+    assert report[f"happy/{victim.name}"]["outcome"] == "unreadable"
+    assert report["happy/two.png"]["found"] == "2"
+    assert report["happy/empty.png"]["action"] == "dropped"
+    summary = json.loads((project / "data/faces/crop_summary.json").read_text())
+    assert summary["outcomes"]["unreadable"] == 2 and summary["images"] == 90
+    assert "not detected" in out
+
+
+def test_missing_retinaface_weights_leave_previous_output_intact(project, tmp_path):
     run_module("prepare", cwd=project)
     run_module("crop", cwd=project)
     before = sorted(p.name for p in (project / "data/faces/happy").iterdir())
-    victim = project / "data/raw/happy" / before[0]
-    victim.write_bytes(victim.read_bytes()[:40])  # truncated PNG
-    result = run_module("crop", cwd=project, check=False)
-    assert_one_line_error(result, f"data/raw/happy/{before[0]}")
+    env_home = {"TORCH_HOME": str(tmp_path)}
+    result = run_module(
+        "crop",
+        "face.detector=retinaface",
+        "face.retinaface.weights_path=/nonexistent/r.pth",
+        cwd=project,
+        check=False,
+        env=env_home,
+    )
+    assert_one_line_error(result, "face.retinaface.weights_path /nonexistent/r.pth does not exist")
     assert sorted(p.name for p in (project / "data/faces/happy").iterdir()) == before
     assert not list((project / "data").glob(".faces*"))  # no temporary left behind
 
@@ -284,3 +339,29 @@ def test_bad_image_in_a_folder_dataset(project, tmp_path):
     assert "skipped 3 bad images" in result.stderr and "data/raw/skipped.csv" in result.stderr
     card = json.loads((project / "data/raw/card.json").read_text())
     assert card["totals"] == {"all": 15} and card["origin"]["skipped"] == 3
+
+
+def test_dvc_repro_with_each_detector(project, tmp_path):
+    """Every face.detector runs as a DVC stage; the per-image report is in data/faces."""
+    import torch
+
+    from tests.faces.test_detectors import retinaface_net
+
+    weights = tmp_path / "retinaface.pth"
+    torch.save(retinaface_net().state_dict(), weights)
+    edit_yaml(
+        project / "conf/face.yaml",
+        {"face": {"retinaface": {"weights_path": str(weights), "max_size": 128}}},
+    )
+    sh("git", "init", "-q", cwd=project)
+    dvc("init", "-q", cwd=project)
+    for detector in ("none", "haar", "retinaface", "auto"):
+        edit_yaml(project / "params.yaml", {"face": {"detector": detector}})
+        out = dvc("repro", "split", cwd=project).stdout
+        assert "crop" in stages_run(out), out
+        summary = json.loads((project / "data/faces/crop_summary.json").read_text())
+        assert summary["detector"] == detector and summary["images"] == 84
+        assert (project / "data/split/manifest.csv").is_file()
+    # auto on 64 px scenes (<= auto_max_side): taken as crops, nothing detected, nothing failed.
+    assert summary["outcomes"] == {"already_cropped": 84}
+    assert stages_run(dvc("repro", "split", cwd=project).stdout) == set()  # nothing changed

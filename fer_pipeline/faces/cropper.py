@@ -1,24 +1,42 @@
 """``FaceCropper``: one face normalisation for training data and for inference alike.
 
-A detector finds the face (box and 5 landmarks); a similarity transform maps the landmarks onto a
-canonical template, which undoes in-plane rotation, scale and position; the result is resized to
-``size`` x ``size`` and optionally histogram-equalised.
+A detector finds the face (box, and landmarks where it gives them); a similarity transform maps the
+landmarks (5 points, or the two eye centres) onto a canonical template, which undoes in-plane
+rotation, scale and position; the result is ``size`` x ``size``, grey or RGB, optionally
+histogram-equalised.
 
-Detectors here: ``annotations`` (boxes and landmarks the dataset ships, e.g. the synthetic set) and
-``none`` (the image already is a face crop, e.g. FER2013's 48 px faces: only resize).
+Detectors (``face.detector``):
+
+- ``annotations``: boxes and landmarks the dataset ships (the synthetic set, AffectNet, RAF-DB);
+- ``none``: every image already is a face crop (FER2013's 48 px faces): only resize;
+- ``haar``: OpenCV's Haar cascades, offline out of the box;
+- ``retinaface``: RetinaFace-ResNet50 (needs its weights file);
+- ``auto``: per image. Images whose longer side is at most ``auto_max_side`` are taken as crops
+  already; otherwise the dataset's annotation if it has one, else RetinaFace if its weights are
+  there, else Haar.
+
+Every image gets an outcome: ``aligned`` (landmarks or eyes used), ``box`` (face box only),
+``already_cropped``, or a failure: ``no_face``, ``too_small`` (below the detector's minimum),
+``no_annotation``, ``unreadable``. A failure is kept as a centre crop or dropped
+(``on_failure``); the outcome says which, so nothing is dropped in silence.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import inspect
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
 from fer_pipeline.data.image_folder import FaceAnnotation
 from fer_pipeline.errors import PipelineError
+from fer_pipeline.faces.detectors import Detection, HaarDetector, RetinaFaceDetector
 
-DETECTORS = ("annotations", "none")
+DETECTORS = ("annotations", "none", "haar", "retinaface", "auto")
+MULTIPLE = ("largest", "most_confident", "all")
+ON_FAILURE = ("keep", "drop")
+FAILURES = ("no_face", "too_small", "no_annotation", "unreadable")
 
 # 5-point template (left eye, right eye, nose, left and right mouth corner) in a unit square,
 # from the common 112x112 ArcFace alignment template.
@@ -30,14 +48,29 @@ TEMPLATE = (
 
 @dataclass(frozen=True)
 class CropResult:
-    face: np.ndarray  # (size, size) uint8, or (size, size, 3) when not grayscale
-    outcome: str  # "aligned": landmarks used; "resized": whole image; "center_crop": fallback
+    faces: list[
+        np.ndarray
+    ]  # one per kept face ((size, size) or (size, size, 3) uint8); [] if dropped
+    outcome: (
+        str  # aligned | box | already_cropped | no_face | too_small | no_annotation | unreadable
+    )
+    detector: str = ""  # the detector that decided (auto names the one it picked)
+    found: int = 0  # faces the detector found
+    score: float | None = None  # the kept face's detector score
+    action: str = "kept"  # kept | center_crop | dropped
+    detections: list[Detection] = field(default_factory=list, repr=False)
+
+    @property
+    def face(self) -> np.ndarray:
+        if not self.faces:
+            raise PipelineError(f"no face to return: {self.outcome}, {self.action}")
+        return self.faces[0]
 
 
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Least-squares similarity (rotation, uniform scale, translation) mapping ``src`` to ``dst``.
 
-    Both ``(N, 2)``; returns the ``(2, 3)`` matrix for ``cv2.warpAffine``.
+    Both ``(N, 2)``, N >= 2; returns the ``(2, 3)`` matrix for ``cv2.warpAffine``.
     """
     x, y = src[:, 0], src[:, 1]
     ones, zeros = np.ones_like(x), np.zeros_like(x)
@@ -51,14 +84,20 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 
 class FaceCropper:
-    """Detect, align and crop one face per image.
+    """Detect, align and crop faces; the crop stage and inference both use it.
 
     Args:
         detector: one of :data:`DETECTORS`.
         size: output side in pixels.
         margin: extra context around the template, as a fraction of the output side per border.
         grayscale: output ``(size, size)`` gray instead of ``(size, size, 3)`` RGB.
-        equalize: histogram-equalise the output (per channel luminance when RGB).
+        equalize: histogram-equalise the output (the luminance when RGB).
+        multiple: with several faces, keep the ``largest``, the ``most_confident``, or ``all``.
+        on_failure: ``keep`` a centre crop of an image without a usable face, or ``drop`` it.
+        auto_max_side: ``auto`` takes images whose longer side is at most this as face crops.
+        haar: options of :class:`HaarDetector`; retinaface: of :class:`RetinaFaceDetector`.
+        auto_detector: ``auto`` uses this detector (``haar`` / ``retinaface``) without probing
+            (the crop stage's workers take what the main process found).
     """
 
     def __init__(
@@ -68,9 +107,20 @@ class FaceCropper:
         margin: float = 0.15,
         grayscale: bool = True,
         equalize: bool = False,
+        multiple: str = "largest",
+        on_failure: str = "keep",
+        auto_max_side: int = 64,
+        haar: dict | None = None,
+        retinaface: dict | None = None,
+        auto_detector: str | None = None,
     ):
-        if detector not in DETECTORS:
-            raise PipelineError(f"unknown face detector '{detector}' (choose from {DETECTORS})")
+        for name, value, allowed in (
+            ("detector", detector, DETECTORS),
+            ("multiple", multiple, MULTIPLE),
+            ("on_failure", on_failure, ON_FAILURE),
+        ):
+            if value not in allowed:
+                raise PipelineError(f"unknown face.{name} '{value}' (choose from {allowed})")
         if size < 8:
             raise PipelineError(f"face size {size} is too small (at least 8 px)")
         if not 0 <= margin < 1:
@@ -80,31 +130,138 @@ class FaceCropper:
         self.margin = margin
         self.grayscale = grayscale
         self.equalize = equalize
+        self.multiple = multiple
+        self.on_failure = on_failure
+        self.auto_max_side = auto_max_side
         self.template = (0.5 + (TEMPLATE - 0.5) / (1 + 2 * margin)) * size
+        self.model = None  # the detector network / cascade, built now so a missing file fails here
+        self.note = ""
+        if detector in ("haar", "retinaface", "auto"):
+            chosen = auto_detector if detector == "auto" and auto_detector else detector
+            self.model = self._build_model(chosen, dict(haar or {}), dict(retinaface or {}))
+
+    @classmethod
+    def from_config(cls, face) -> FaceCropper:
+        """From the ``face`` config node (``conf/face.yaml``); stage-only keys are ignored."""
+        keys = inspect.signature(cls).parameters
+        return cls(**{k: face[k] for k in keys if k in face})
+
+    def _build_model(self, detector: str, haar: dict, retinaface: dict):
+        if detector == "haar":
+            return HaarDetector(**haar)
+        if detector == "retinaface":
+            return RetinaFaceDetector(**retinaface)
+        try:  # auto: the best detector available here
+            return RetinaFaceDetector(**retinaface)
+        except PipelineError as err:
+            self.note = f"auto: RetinaFace unavailable, using haar ({err})"
+            return HaarDetector(**haar)
+
+    @property
+    def uses_torch(self) -> bool:
+        return isinstance(self.model, RetinaFaceDetector)
+
+    def min_side(self) -> int:
+        if isinstance(self.model, RetinaFaceDetector):
+            return self.model.min_image_side
+        if isinstance(self.model, HaarDetector):
+            return self.model.min_size
+        return 1
 
     def __call__(self, image: np.ndarray, annotation: FaceAnnotation | None = None) -> CropResult:
-        """Crop the face of ``image`` (``(H, W)`` or ``(H, W, 3)`` uint8)."""
-        if self.detector == "annotations" and annotation is not None:
-            matrix = similarity_transform(np.asarray(annotation.landmarks, float), self.template)
-            face = cv2.warpAffine(
+        """Crop the face of one image (``(H, W)`` or ``(H, W, 3)`` RGB uint8)."""
+        return self.crop_batch([image], [annotation])[0]
+
+    def crop_batch(
+        self, images: list[np.ndarray], annotations: list[FaceAnnotation | None] | None = None
+    ) -> list[CropResult]:
+        """Crop a batch (the detector sees the images that need it in one call)."""
+        annotations = annotations or [None] * len(images)
+        results: list[CropResult | None] = [None] * len(images)
+        pending = []
+        name = self.model.name if self.model is not None else self.detector
+        for i, (image, annotation) in enumerate(zip(images, annotations, strict=True)):
+            h, w = image.shape[:2]
+            if self.detector == "none" or (
+                self.detector == "auto" and max(h, w) <= self.auto_max_side
+            ):
+                face = cv2.resize(image, (self.size, self.size), interpolation=cv2.INTER_AREA)
+                results[i] = CropResult([self._finish(face)], "already_cropped", self.detector)
+            elif self.detector in ("annotations", "auto") and annotation is not None:
+                face = self._warp(image, np.asarray(annotation.landmarks, float), self.template)
+                results[i] = CropResult([face], "aligned", "annotations", found=1)
+            elif self.detector == "annotations":
+                results[i] = self._failure(image, "no_annotation", "annotations")
+            elif min(h, w) < self.min_side():
+                results[i] = self._failure(image, "too_small", name)
+            else:
+                pending.append(i)
+        if pending:
+            found = self.model.detect_batch([images[i] for i in pending])
+            for i, detections in zip(pending, found, strict=True):
+                results[i] = self._from_detections(images[i], detections, name)
+        return results
+
+    def _from_detections(self, image, detections: list[Detection], name: str) -> CropResult:
+        if not detections:
+            return self._failure(image, "no_face", name)
+        if self.multiple == "all":
+            chosen = sorted(detections, key=lambda d: (d.box[0], d.box[1]))
+        elif self.multiple == "largest":
+            chosen = [max(detections, key=lambda d: d.area)]
+        else:
+            chosen = [max(detections, key=lambda d: d.score)]
+        faces = [self._crop_detection(image, d) for d in chosen]
+        outcome = "aligned" if chosen[0].landmarks is not None else "box"
+        return CropResult(
+            faces, outcome, name, len(detections), chosen[0].score, detections=detections
+        )
+
+    def _crop_detection(self, image: np.ndarray, detection: Detection) -> np.ndarray:
+        if detection.landmarks is not None:
+            points = detection.landmarks
+            return self._warp(image, points, self.template[: len(points)])
+        x1, y1, x2, y2 = detection.box
+        side = max(x2 - x1, y2 - y1) * (1 + 2 * self.margin)
+        scale = self.size / side
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        matrix = np.array(
+            [[scale, 0, self.size / 2 - scale * cx], [0, scale, self.size / 2 - scale * cy]]
+        )
+        return self._finish(
+            cv2.warpAffine(
                 image,
                 matrix,
                 (self.size, self.size),
                 flags=cv2.INTER_AREA,
                 borderMode=cv2.BORDER_REPLICATE,
             )
-            outcome = "aligned"
-        elif self.detector == "none":
-            face = cv2.resize(image, (self.size, self.size), interpolation=cv2.INTER_AREA)
-            outcome = "resized"
-        else:
-            h, w = image.shape[:2]
-            side = min(h, w)
-            top, left = (h - side) // 2, (w - side) // 2
-            square = image[top : top + side, left : left + side]
-            face = cv2.resize(square, (self.size, self.size), interpolation=cv2.INTER_AREA)
-            outcome = "center_crop"
-        return CropResult(self._finish(face), outcome)
+        )
+
+    def _warp(self, image: np.ndarray, points: np.ndarray, template: np.ndarray) -> np.ndarray:
+        matrix = similarity_transform(points, template)
+        face = cv2.warpAffine(
+            image,
+            matrix,
+            (self.size, self.size),
+            flags=cv2.INTER_AREA,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+        return self._finish(face)
+
+    def _failure(self, image: np.ndarray | None, outcome: str, name: str) -> CropResult:
+        if self.on_failure == "drop" or image is None:
+            return CropResult([], outcome, name, action="dropped")
+        h, w = image.shape[:2]
+        side = min(h, w)
+        top, left = (h - side) // 2, (w - side) // 2
+        square = image[top : top + side, left : left + side]
+        face = cv2.resize(square, (self.size, self.size), interpolation=cv2.INTER_AREA)
+        return CropResult([self._finish(face)], outcome, name, action="center_crop")
+
+    def unreadable(self) -> CropResult:
+        """The result for an image that could not be read: recorded, nothing to keep."""
+        return CropResult([], "unreadable", self.detector, action="dropped")
 
     def _finish(self, face: np.ndarray) -> np.ndarray:
         if self.grayscale and face.ndim == 3:

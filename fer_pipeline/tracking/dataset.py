@@ -14,6 +14,7 @@ from mlflow.tracking import MlflowClient
 from fer_pipeline.data.card import CARD_NAME, read_card
 
 ARTIFACTS = (CARD_NAME, "card.md", "leakage.json", "leakage.png", "leakage_pairs.csv")
+FACE_ARTIFACTS = ("crop_report.csv", "crop_summary.json")
 
 
 def local_source(path: Path):
@@ -23,10 +24,12 @@ def local_source(path: Path):
     return resolve_dataset_source(str(path.resolve()), candidate_sources=local[:1])
 
 
-def log_dataset(client: MlflowClient, run_id: str, split_dir: str | Path) -> dict:
-    """Log ``split_dir``'s manifest as the run's training input and its card as artifacts under
-    ``dataset/``; return the card."""
-    split_dir = Path(split_dir)
+def log_dataset(
+    client: MlflowClient, run_id: str, split_dir: str | Path, faces_dir: str | Path
+) -> dict:
+    """Log ``split_dir``'s manifest as the run's training input, and its card, leakage report and
+    the crop stage's per-image report as artifacts under ``dataset/``; return the card."""
+    split_dir, faces_dir = Path(split_dir), Path(faces_dir)
     card = read_card(split_dir / CARD_NAME)
     manifest = pd.read_csv(split_dir / "manifest.csv")
     origin = card.get("source_card", {}).get("origin", {})
@@ -43,7 +46,8 @@ def log_dataset(client: MlflowClient, run_id: str, split_dir: str | Path) -> dic
         InputTag("fer.source_md5", str(origin.get("md5", ""))),
     ]
     client.log_inputs(run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), tags=tags)])
-    for name in ARTIFACTS:
-        if (split_dir / name).is_file():
-            client.log_artifact(run_id, str(split_dir / name), "dataset")
+    files = [split_dir / n for n in ARTIFACTS] + [faces_dir / n for n in FACE_ARTIFACTS]
+    for path in files:
+        if path.is_file():
+            client.log_artifact(run_id, str(path), "dataset")
     return card

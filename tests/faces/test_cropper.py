@@ -61,12 +61,15 @@ def test_rotated_face_pixels_are_upright():
 
 def test_none_detector_resizes_whole_image():
     result = FaceCropper("none", size=32)(np.full((48, 48), 7, np.uint8))
-    assert result.outcome == "resized" and result.face.shape == (32, 32)
+    assert result.outcome == "already_cropped" and result.face.shape == (32, 32)
 
 
-def test_missing_annotation_falls_back_to_centre_crop():
+def test_missing_annotation_falls_back_to_centre_crop_or_is_dropped():
     result = FaceCropper("annotations", size=32)(np.zeros((60, 100, 3), np.uint8))
-    assert result.outcome == "center_crop" and result.face.shape == (32, 32)
+    assert (result.outcome, result.action) == ("no_annotation", "center_crop")
+    assert result.face.shape == (32, 32)
+    dropped = FaceCropper("annotations", on_failure="drop")(np.zeros((60, 100), np.uint8))
+    assert (dropped.outcome, dropped.action, dropped.faces) == ("no_annotation", "dropped", [])
 
 
 def test_rgb_output_and_equalisation():
@@ -78,7 +81,13 @@ def test_rgb_output_and_equalisation():
 
 @pytest.mark.parametrize(
     "kwargs,match",
-    [({"detector": "mtcnn"}, "mtcnn"), ({"size": 4}, "size 4"), ({"margin": 1.5}, "margin 1.5")],
+    [
+        ({"detector": "mtcnn"}, "mtcnn"),
+        ({"size": 4}, "size 4"),
+        ({"margin": 1.5}, "margin 1.5"),
+        ({"multiple": "first"}, "face.multiple 'first'"),
+        ({"on_failure": "skip"}, "face.on_failure 'skip'"),
+    ],
 )
 def test_bad_options(kwargs, match):
     with pytest.raises(PipelineError, match=match):

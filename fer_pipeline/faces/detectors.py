@@ -1,0 +1,231 @@
+"""Face detectors behind one interface: ``detect_batch(images) -> [[Detection, ...], ...]``.
+
+- ``haar``: OpenCV's frontal-face Haar cascade, with eye cascades for the eye centres. Ships with
+  opencv-python 4.x, so it works offline out of the box.
+- ``retinaface``: retinaface-pytorch's RetinaFace-ResNet50 (boxes, scores, 5 landmarks), batched.
+  Its weights come from ``weights_path``, the torch hub cache or the download URL; a missing file
+  offline stops at start, naming the file and where to put it.
+
+Detections are in the input image's pixel coordinates, clipped to it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from fer_pipeline.errors import PipelineError
+
+
+@dataclass(frozen=True)
+class Detection:
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2
+    score: float
+    landmarks: np.ndarray | None = None  # (5, 2) RetinaFace order, or (2, 2) eye centres
+
+    @property
+    def area(self) -> float:
+        return max(0.0, self.box[2] - self.box[0]) * max(0.0, self.box[3] - self.box[1])
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+
+def to_rgb(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else image
+
+
+class HaarDetector:
+    """OpenCV Haar cascades: faces, then the two eyes inside each face's upper half."""
+
+    name = "haar"
+
+    def __init__(self, scale_factor: float = 1.1, min_neighbors: int = 5, min_face: int = 24):
+        root = Path(cv2.data.haarcascades)
+        self.face = cv2.CascadeClassifier(str(root / "haarcascade_frontalface_default.xml"))
+        self.eye = cv2.CascadeClassifier(str(root / "haarcascade_eye.xml"))
+        if self.face.empty() or self.eye.empty():
+            raise PipelineError(
+                f"OpenCV's Haar cascades are missing from {root} (opencv-python 5.x dropped them; "
+                "install opencv-python-headless 4.x)"
+            )
+        self.scale_factor = scale_factor
+        self.min_neighbors = min_neighbors
+        self.min_size = min_face
+
+    def detect_batch(self, images: list[np.ndarray]) -> list[list[Detection]]:
+        return [self.detect(image) for image in images]
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        gray = cv2.equalizeHist(to_gray(image))
+        boxes, _, weights = self.face.detectMultiScale3(
+            gray,
+            scaleFactor=self.scale_factor,
+            minNeighbors=self.min_neighbors,
+            minSize=(self.min_size, self.min_size),
+            outputRejectLevels=True,
+        )
+        found = []
+        for (x, y, w, h), weight in zip(boxes, np.ravel(weights), strict=True):
+            eyes = self._eyes(gray[y : y + h // 2 + h // 10, x : x + w], w)
+            landmarks = None if eyes is None else eyes + np.array([x, y], float)
+            box = (float(x), float(y), float(x + w), float(y + h))
+            found.append(Detection(box, float(weight), landmarks))
+        return found
+
+    def _eyes(self, upper: np.ndarray, width: int) -> np.ndarray | None:
+        """Centres of the left and right eye in ``upper`` (the face's top half), or None."""
+        side = max(8, width // 8)
+        eyes = self.eye.detectMultiScale(upper, 1.1, 3, minSize=(side, side))
+        left = [e for e in eyes if e[0] + e[2] / 2 < width / 2]
+        right = [e for e in eyes if e[0] + e[2] / 2 >= width / 2]
+        if not left or not right:
+            return None
+        pick = [max(group, key=lambda e: e[2] * e[3]) for group in (left, right)]
+        return np.array([[x + w / 2, y + h / 2] for x, y, w, h in pick], float)
+
+
+RETINAFACE_URL = (
+    "https://github.com/ternaus/retinaface/releases/download/0.01/"
+    "retinaface_resnet50_2020-07-20-f168fae3c.zip"
+)
+
+
+def hub_checkpoint(url: str | None = None) -> Path:
+    """Where torch hub caches ``url``: ``$TORCH_HOME/hub/checkpoints/<file>``."""
+    import torch
+
+    url = url or RETINAFACE_URL
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+
+
+def load_retinaface_weights(weights_path: str | None, url: str | None = None) -> dict:
+    """The RetinaFace state dict: from ``weights_path``, else the hub cache, else downloaded."""
+    import torch
+
+    url = url or RETINAFACE_URL
+    if weights_path:
+        path = Path(weights_path).expanduser()
+        if not path.is_file():
+            raise PipelineError(f"face.retinaface.weights_path {path} does not exist")
+        return torch.load(path, map_location="cpu", weights_only=True)
+    cached = hub_checkpoint(url)
+    try:
+        return torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=True)
+    except Exception as err:  # offline: URLError, socket errors, HTTP errors
+        reason = " ".join(str(getattr(err, "reason", err)).split())
+        raise PipelineError(
+            f"RetinaFace weights {cached.name} are not in {cached.parent} and could not be "
+            f"downloaded ({reason}): download {url} and put it there, or set "
+            "face.retinaface.weights_path, or use face.detector=haar"
+        ) from None
+
+
+class RetinaFaceDetector:
+    """retinaface-pytorch's RetinaFace-ResNet50, run on batches of images.
+
+    Images are scaled down (never up: the package's own resize blows tiny images up to
+    ``max_size``, which invents faces in 48 px crops) so the longer side fits ``max_size``, padded
+    to a square, normalised as the network was trained, and decoded with the package's prior boxes,
+    decoders and NMS.
+    """
+
+    name = "retinaface"
+
+    def __init__(
+        self,
+        weights_path: str | None = None,
+        max_size: int = 640,
+        confidence: float = 0.7,
+        nms: float = 0.4,
+        batch_size: int = 8,
+        min_image_side: int = 32,
+        device: str = "cpu",
+        state_dict: dict | None = None,
+    ):
+        import torch
+        from retinaface.network import RetinaFace
+        from retinaface.prior_box import priorbox
+
+        state = state_dict if state_dict is not None else load_retinaface_weights(weights_path)
+        self.net = RetinaFace(
+            name="Resnet50",
+            pretrained=False,
+            return_layers={"layer2": 1, "layer3": 2, "layer4": 3},
+            in_channels=256,
+            out_channels=256,
+        )
+        try:
+            self.net.load_state_dict(state)
+        except RuntimeError as err:
+            raise PipelineError(
+                f"RetinaFace weights do not fit the RetinaFace-ResNet50 network "
+                f"({str(err).splitlines()[0]})"
+            ) from None
+        self.net.to(device).eval()
+        self.device = device
+        self.max_size = max_size
+        self.confidence = confidence
+        self.nms = nms
+        self.batch_size = batch_size
+        self.min_image_side = min_image_side
+        self.priors = priorbox(
+            min_sizes=[[16, 32], [64, 128], [256, 512]],
+            steps=[8, 16, 32],
+            clip=False,
+            image_size=(max_size, max_size),
+        ).to(device)
+        self.mean = torch.tensor([0.485, 0.456, 0.406], device=device).view(1, 3, 1, 1) * 255
+        self.std = torch.tensor([0.229, 0.224, 0.225], device=device).view(1, 3, 1, 1) * 255
+
+    def detect_batch(self, images: list[np.ndarray]) -> list[list[Detection]]:
+        results = []
+        for start in range(0, len(images), self.batch_size):
+            results += self._detect(images[start : start + self.batch_size])
+        return results
+
+    def _detect(self, images: list[np.ndarray]) -> list[list[Detection]]:
+        import torch
+        from retinaface.box_utils import decode, decode_landm
+        from torchvision.ops import nms
+
+        batch = np.zeros((len(images), self.max_size, self.max_size, 3), np.float32)
+        scales = []
+        for i, image in enumerate(images):
+            rgb = to_rgb(image)
+            scale = min(1.0, self.max_size / max(rgb.shape[:2]))
+            if scale < 1.0:
+                rgb = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+            batch[i, : rgb.shape[0], : rgb.shape[1]] = rgb
+            scales.append(scale)
+        x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2)
+        x = (x - self.mean) / self.std
+        with torch.no_grad():
+            loc, conf, land = self.net(x)
+        conf = torch.softmax(conf, dim=-1)[..., 1]
+        variance = [0.1, 0.2]
+        found = []
+        for i, image in enumerate(images):
+            h, w = image.shape[:2]
+            boxes = decode(loc[i], self.priors, variance) * self.max_size / scales[i]
+            points = decode_landm(land[i], self.priors, variance) * self.max_size / scales[i]
+            keep = torch.where(conf[i] > self.confidence)[0]
+            boxes, points, scores = boxes[keep], points[keep], conf[i][keep]
+            keep = nms(boxes, scores, self.nms)
+            detections = []
+            for box, pts, score in zip(boxes[keep], points[keep], scores[keep], strict=True):
+                x1, y1, x2, y2 = box.tolist()
+                x1, x2 = np.clip([x1, x2], 0, w - 1)  # boxes may reach outside the image
+                y1, y2 = np.clip([y1, y2], 0, h - 1)
+                if x2 - x1 < 2 or y2 - y1 < 2:
+                    continue
+                landmarks = pts.view(5, 2).cpu().numpy().astype(float)
+                box = (float(x1), float(y1), float(x2), float(y2))
+                detections.append(Detection(box, float(score), landmarks))
+            found.append(detections)
+        return found

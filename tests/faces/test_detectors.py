@@ -1,0 +1,176 @@
+"""Detectors on real photographs available offline (scikit-image's sample images), RetinaFace's
+loading / preprocessing / decoding with locally created weights, and the auto and failure rules."""
+
+from __future__ import annotations
+
+import socket
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from skimage import data as samples
+
+import fer_pipeline.faces.detectors as detectors
+from fer_pipeline.errors import PipelineError
+from fer_pipeline.faces import FaceCropper
+from fer_pipeline.faces.detectors import HaarDetector, RetinaFaceDetector, load_retinaface_weights
+
+# The astronaut's face in skimage.data.astronaut() (512 x 512): between the ears and from the
+# hairline to the chin, measured on the image.
+ASTRONAUT_FACE = (170, 60, 280, 170)
+
+
+def test_haar_finds_the_face_and_its_eyes():
+    (detection,) = HaarDetector().detect(samples.astronaut())
+    x1, y1, x2, y2 = detection.box
+    fx1, fy1, fx2, fy2 = ASTRONAUT_FACE
+    assert fx1 <= (x1 + x2) / 2 <= fx2 and fy1 <= (y1 + y2) / 2 <= fy2
+    left, right = detection.landmarks
+    assert left[0] < right[0] and abs(left[1] - right[1]) < 10  # two eyes, about level
+
+
+def test_haar_crop_is_centred_on_the_face():
+    cropper = FaceCropper("haar", size=96, margin=0.15)
+    result = cropper(samples.astronaut())
+    assert (result.outcome, result.action, result.found) == ("aligned", "kept", 1)
+    # The eye centres land on the template's eye points, so the face sits in the middle.
+    left, right = result.detections[0].landmarks
+    matrix = cv2.estimateAffinePartial2D(np.array([left, right]), cropper.template[:2])[0]
+    centre = np.array([(ASTRONAUT_FACE[0] + ASTRONAUT_FACE[2]) / 2, 115.0, 1.0]) @ matrix.T
+    assert abs(centre[0] - 48) < 10 and abs(centre[1] - 48) < 14
+
+
+@pytest.mark.parametrize("name", ["coffee", "rocket", "camera"])
+def test_no_face_is_reported_and_kept_or_dropped_as_asked(name):
+    image = getattr(samples, name)()
+    kept = FaceCropper("haar", size=48)(image)
+    assert (kept.outcome, kept.action, len(kept.faces)) == ("no_face", "center_crop", 1)
+    dropped = FaceCropper("haar", size=48, on_failure="drop")(image)
+    assert (dropped.outcome, dropped.action, dropped.faces) == ("no_face", "dropped", [])
+
+
+def two_astronauts() -> np.ndarray:
+    big = samples.astronaut()[:300, 100:350]
+    small = cv2.resize(big, None, fx=0.6, fy=0.6)
+    canvas = np.full((300, 500, 3), 128, np.uint8)
+    canvas[:, :250] = big
+    canvas[50 : 50 + small.shape[0], 300 : 300 + small.shape[1]] = small
+    return canvas
+
+
+def test_several_faces_policy():
+    image = two_astronauts()
+    largest = FaceCropper("haar", size=48, multiple="largest")(image)
+    assert largest.found == 2 and len(largest.faces) == 1
+    assert largest.detections and max(d.area for d in largest.detections) > 2 * min(
+        d.area for d in largest.detections
+    )
+    every = FaceCropper("haar", size=48, multiple="all")(image)
+    assert len(every.faces) == 2
+
+
+def test_auto_takes_small_images_as_crops_and_detects_in_photos(monkeypatch, tmp_path):
+    monkeypatch.setattr(detectors, "RETINAFACE_URL", closed_port_url("w.zip"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # no RetinaFace weights: auto falls to haar
+    cropper = FaceCropper("auto", size=48)
+    assert "using haar" in cropper.note
+    fer_face = np.random.default_rng(0).integers(0, 256, (48, 48), dtype=np.uint8)
+    crop, photo = cropper.crop_batch([fer_face, samples.astronaut()])
+    assert (crop.outcome, crop.action) == ("already_cropped", "kept")
+    assert (photo.outcome, photo.detector) == ("aligned", "haar")
+
+
+def test_too_small_for_the_detector_is_an_outcome():
+    result = FaceCropper("haar", size=48, haar={"min_face": 24})(np.zeros((16, 16), np.uint8))
+    assert (result.outcome, result.action) == ("too_small", "center_crop")
+
+
+def closed_port_url(name: str) -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/{name}"
+
+
+def retinaface_net():
+    """The real RetinaFace-ResNet50 network class, with random weights."""
+    from retinaface.network import RetinaFace
+
+    torch.manual_seed(0)
+    return RetinaFace(
+        name="Resnet50",
+        pretrained=False,
+        return_layers={"layer2": 1, "layer3": 2, "layer4": 3},
+        in_channels=256,
+        out_channels=256,
+    )
+
+
+@pytest.fixture(scope="module")
+def retinaface_state() -> dict:
+    """A state dict saved from the real network class, as a user's weights file would hold."""
+    return retinaface_net().state_dict()
+
+
+def test_retinaface_runs_end_to_end_from_a_weights_file(tmp_path, retinaface_state):
+    path = tmp_path / "retinaface.pth"
+    torch.save(retinaface_state, path)
+    detector = RetinaFaceDetector(
+        weights_path=str(path), max_size=128, confidence=0.0, batch_size=2
+    )
+    photo = cv2.resize(samples.astronaut(), (200, 160))
+    tiny = np.full((40, 30), 90, np.uint8)  # grey, smaller than max_size: not upscaled
+    results = detector.detect_batch([photo, tiny, photo])
+    assert len(results) == 3 and all(results)  # confidence 0: every prior survives until NMS
+    for image, found in zip([photo, tiny, photo], results, strict=True):
+        h, w = image.shape[:2]
+        for d in found:
+            x1, y1, x2, y2 = d.box
+            assert 0 <= x1 < x2 <= w - 1 and 0 <= y1 < y2 <= h - 1  # clipped to the image
+            assert d.landmarks.shape == (5, 2) and 0.0 <= d.score <= 1.0
+    # Same image, same detections, whatever its place in the batch.
+    assert np.allclose([d.box for d in results[0]], [d.box for d in results[2]], atol=1e-3)
+    cropper = FaceCropper(
+        "retinaface",
+        size=32,
+        retinaface={"weights_path": str(path), "max_size": 128, "confidence": 0.0},
+    )
+    result = cropper(photo)
+    assert result.outcome == "aligned" and result.face.shape == (32, 32)
+
+
+def test_retinaface_weights_from_the_torch_hub_cache(tmp_path, monkeypatch, retinaface_state):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(detectors, "RETINAFACE_URL", closed_port_url("retinaface_test.zip"))
+    cached = tmp_path / "hub" / "checkpoints" / "retinaface_test.zip"
+    cached.parent.mkdir(parents=True)
+    torch.save(retinaface_state, cached)
+    state = load_retinaface_weights(None)
+    assert state.keys() == retinaface_state.keys()
+
+
+def test_retinaface_offline_without_weights_says_which_file_where(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    url = closed_port_url("retinaface_resnet50_2020-07-20-f168fae3c.zip")
+    monkeypatch.setattr(detectors, "RETINAFACE_URL", url)
+    with pytest.raises(PipelineError) as err:
+        FaceCropper("retinaface")
+    message = str(err.value)
+    assert "\n" not in message
+    assert (
+        f"retinaface_resnet50_2020-07-20-f168fae3c.zip are not in {tmp_path}/hub/checkpoints"
+        in message
+    )
+    assert (
+        f"download {url} and put it there" in message and "face.retinaface.weights_path" in message
+    )
+
+
+def test_retinaface_weights_of_another_network_are_refused(tmp_path):
+    path = tmp_path / "wrong.pth"
+    torch.save({"conv.weight": torch.zeros(1)}, path)
+    with pytest.raises(PipelineError, match="do not fit the RetinaFace-ResNet50 network"):
+        RetinaFaceDetector(weights_path=str(path))
+    with pytest.raises(PipelineError, match="weights_path .*missing.pth does not exist"):
+        RetinaFaceDetector(weights_path=str(tmp_path / "missing.pth"))
