@@ -6,6 +6,7 @@ resident memory of every stage, and the image counts.
 
     python benchmarks/data_stages.py                       # ../shared/data/fer2013-dev.tar.gz
     python benchmarks/data_stages.py --data fer2013 --path data/external/fer2013.csv
+    python benchmarks/data_stages.py --detector haar --stages prepare,crop   # crop throughput
     python benchmarks/data_stages.py --data folder --path ~/rafdb.zip --detector annotations
 """
 
@@ -32,7 +33,9 @@ try:
     runpy.run_module(sys.argv[0], run_name="__main__")
 finally:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print("BENCH " + json.dumps({"peak_rss_mb": round(peak / 1024, 1)}), file=sys.stderr)
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the largest worker
+    report = {"peak_rss_mb": round(peak / 1024, 1), "worker_peak_rss_mb": round(workers / 1024, 1)}
+    print("BENCH " + json.dumps(report), file=sys.stderr)
 """
 
 
@@ -54,11 +57,16 @@ def run_stage(stage: str, overrides: list[str]) -> dict:
     return {"wall_s": round(wall, 2), **bench, "stdout": result.stdout.strip().splitlines()}
 
 
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="fer2013", help="data config (conf/data/<name>.yaml)")
     parser.add_argument("--path", default=str(SHARED), help="data.path: the dataset to read")
     parser.add_argument("--detector", default="none", help="face.detector for the crop stage")
+    parser.add_argument("--workers", type=int, default=2, help="face.workers for the crop stage")
     parser.add_argument("--stages", default="prepare,crop,split")
     parser.add_argument("--out", help="also write the JSON to this file")
     args = parser.parse_args()
@@ -70,21 +78,27 @@ def main() -> None:
             f"data={args.data}",
             f"data.path={Path(args.path).resolve()}",
             f"face.detector={args.detector}",
+            f"face.workers={args.workers}",
             f"paths.raw={tmp}/raw",
             f"paths.faces={tmp}/faces",
             f"paths.split={tmp}/split",
         ]
         stages = {s: run_stage(s, overrides) for s in args.stages.split(",")}
-        card_path = Path(tmp) / "split" / "card.json"
-        card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+        tmp_path = Path(tmp)
+        card = read_json(tmp_path / "split" / "card.json")
+        raw_card = read_json(tmp_path / "raw" / "card.json")
+        crop = read_json(tmp_path / "faces" / "crop_summary.json")
     result = {
         "benchmark": "data_stages",
         "data": args.data,
         "path": args.path,
         "detector": args.detector,
+        "face_workers": args.workers,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "stages": {s: {k: v for k, v in r.items() if k != "stdout"} for s, r in stages.items()},
         "output": {s: r["stdout"] for s, r in stages.items()},
+        "images": sum(raw_card["totals"].values()) if raw_card else None,
+        "crop_outcomes": crop.get("outcomes"),
         "totals": card.get("totals"),
         "leakage": {
             k: card["leakage"][k]
@@ -94,10 +108,8 @@ def main() -> None:
         else None,
     }
     for stage, r in result["stages"].items():
-        if stage in ("prepare", "crop"):
-            images = sum(card.get("totals", {}).values()) if card else None
-            if images:
-                r["images_per_s"] = round(images / r["wall_s"], 1)
+        if stage in ("prepare", "crop") and result["images"]:
+            r["images_per_s"] = round(result["images"] / r["wall_s"], 1)
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:
