@@ -13,7 +13,7 @@ Detectors (``face.detector``):
 - ``retinaface``: RetinaFace-ResNet50 (needs its weights file);
 - ``auto``: per image. Images whose longer side is at most ``auto_max_side`` are taken as crops
   already; otherwise the dataset's annotation if it has one, else RetinaFace if its weights are
-  there, else Haar.
+  on this machine (``auto`` never downloads), else Haar.
 
 Every image gets an outcome: ``aligned`` (landmarks or eyes used), ``box`` (face box only),
 ``already_cropped``, or a failure: ``no_face``, ``too_small`` (below the detector's minimum),
@@ -31,7 +31,13 @@ import numpy as np
 
 from fer_pipeline.data.image_folder import FaceAnnotation
 from fer_pipeline.errors import PipelineError
-from fer_pipeline.faces.detectors import Detection, HaarDetector, RetinaFaceDetector
+from fer_pipeline.faces.detectors import (
+    Detection,
+    HaarDetector,
+    RetinaFaceDetector,
+    hub_checkpoint,
+    retinaface_weights_present,
+)
 
 DETECTORS = ("annotations", "none", "haar", "retinaface", "auto")
 MULTIPLE = ("largest", "most_confident", "all")
@@ -151,11 +157,14 @@ class FaceCropper:
             return HaarDetector(**haar)
         if detector == "retinaface":
             return RetinaFaceDetector(**retinaface)
-        try:  # auto: the best detector available here
+        # auto: the best detector whose weights are here; it never downloads.
+        if retinaface_weights_present(retinaface.get("weights_path")):
             return RetinaFaceDetector(**retinaface)
-        except PipelineError as err:
-            self.note = f"auto: RetinaFace unavailable, using haar ({err})"
-            return HaarDetector(**haar)
+        self.note = (
+            f"auto: no RetinaFace weights ({retinaface.get('weights_path') or hub_checkpoint()}), "
+            "using haar for images that need a detector"
+        )
+        return HaarDetector(**haar)
 
     @property
     def uses_torch(self) -> bool:

@@ -97,11 +97,21 @@ RETINAFACE_URL = (
 
 
 def hub_checkpoint(url: str | None = None) -> Path:
-    """Where torch hub caches ``url``: ``$TORCH_HOME/hub/checkpoints/<file>``."""
-    import torch
-
+    """Where torch hub caches ``url``: ``$TORCH_HOME/hub/checkpoints/<file>`` (torch.hub's rule,
+    without importing torch)."""
     url = url or RETINAFACE_URL
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+    torch_home = os.getenv(
+        "TORCH_HOME", os.path.join(os.getenv("XDG_CACHE_HOME", "~/.cache"), "torch")
+    )
+    hub = os.getenv("TORCH_HUB") or os.path.join(torch_home, "hub")
+    return Path(hub).expanduser() / "checkpoints" / os.path.basename(url)
+
+
+def retinaface_weights_present(weights_path: str | None = None) -> bool:
+    """Whether RetinaFace's weights are on this machine (``weights_path`` or the hub cache)."""
+    if weights_path:
+        return Path(weights_path).expanduser().is_file()
+    return hub_checkpoint().is_file()
 
 
 def load_retinaface_weights(weights_path: str | None, url: str | None = None) -> dict:

@@ -174,3 +174,17 @@ def test_retinaface_weights_of_another_network_are_refused(tmp_path):
         RetinaFaceDetector(weights_path=str(path))
     with pytest.raises(PipelineError, match="weights_path .*missing.pth does not exist"):
         RetinaFaceDetector(weights_path=str(tmp_path / "missing.pth"))
+
+
+def test_auto_uses_retinaface_when_its_weights_are_here(tmp_path, monkeypatch, retinaface_state):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(detectors, "RETINAFACE_URL", closed_port_url("retinaface_test.zip"))
+    cached = tmp_path / "hub" / "checkpoints" / "retinaface_test.zip"
+    cached.parent.mkdir(parents=True)
+    torch.save(retinaface_state, cached)
+    cropper = FaceCropper("auto", retinaface={"max_size": 128, "confidence": 0.0})
+    assert cropper.model.name == "retinaface" and cropper.note == ""
+    photo, crop = cropper.crop_batch(
+        [cv2.resize(samples.astronaut(), (200, 200)), np.zeros((48, 48), np.uint8)]
+    )
+    assert photo.detector == "retinaface" and crop.outcome == "already_cropped"
