@@ -140,12 +140,19 @@ def test_retinaface_runs_end_to_end_from_a_weights_file(tmp_path, retinaface_sta
     assert result.outcome == "aligned" and result.face.shape == (32, 32)
 
 
-def test_retinaface_weights_from_the_torch_hub_cache(tmp_path, monkeypatch, retinaface_state):
+@pytest.fixture
+def hub_weights(tmp_path, monkeypatch, retinaface_state):
+    """RetinaFace weights in a fresh torch hub cache, where torch.hub would have downloaded them
+    (the download URL points at a closed local port: nothing is fetched)."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.setattr(detectors, "RETINAFACE_URL", closed_port_url("retinaface_test.zip"))
     cached = tmp_path / "hub" / "checkpoints" / "retinaface_test.zip"
     cached.parent.mkdir(parents=True)
     torch.save(retinaface_state, cached)
+    return cached
+
+
+def test_retinaface_weights_from_the_torch_hub_cache(hub_weights, retinaface_state):
     state = load_retinaface_weights(None)
     assert state.keys() == retinaface_state.keys()
 
@@ -176,12 +183,7 @@ def test_retinaface_weights_of_another_network_are_refused(tmp_path):
         RetinaFaceDetector(weights_path=str(tmp_path / "missing.pth"))
 
 
-def test_auto_uses_retinaface_when_its_weights_are_here(tmp_path, monkeypatch, retinaface_state):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    monkeypatch.setattr(detectors, "RETINAFACE_URL", closed_port_url("retinaface_test.zip"))
-    cached = tmp_path / "hub" / "checkpoints" / "retinaface_test.zip"
-    cached.parent.mkdir(parents=True)
-    torch.save(retinaface_state, cached)
+def test_auto_uses_retinaface_when_its_weights_are_here(hub_weights):
     cropper = FaceCropper("auto", retinaface={"max_size": 128, "confidence": 0.0})
     assert cropper.model.name == "retinaface" and cropper.note == ""
     photo, crop = cropper.crop_batch(
