@@ -42,7 +42,6 @@ from fer_pipeline.faces.detectors import (
 DETECTORS = ("annotations", "none", "haar", "retinaface", "auto")
 MULTIPLE = ("largest", "most_confident", "all")
 ON_FAILURE = ("keep", "drop")
-FAILURES = ("no_face", "too_small", "no_annotation", "unreadable")
 
 # 5-point template (left eye, right eye, nose, left and right mouth corner) in a unit square,
 # from the common 112x112 ArcFace alignment template.
@@ -54,12 +53,10 @@ TEMPLATE = (
 
 @dataclass(frozen=True)
 class CropResult:
-    faces: list[
-        np.ndarray
-    ]  # one per kept face ((size, size) or (size, size, 3) uint8); [] if dropped
-    outcome: (
-        str  # aligned | box | already_cropped | no_face | too_small | no_annotation | unreadable
-    )
+    # One crop per kept face, (size, size) or (size, size, 3) uint8; empty when dropped.
+    faces: list[np.ndarray]
+    # aligned | box | already_cropped | no_face | too_small | no_annotation | unreadable
+    outcome: str
     detector: str = ""  # the detector that decided (auto names the one it picked)
     found: int = 0  # faces the detector found
     score: float | None = None  # the kept face's detector score
@@ -171,11 +168,8 @@ class FaceCropper:
         return isinstance(self.model, RetinaFaceDetector)
 
     def min_side(self) -> int:
-        if isinstance(self.model, RetinaFaceDetector):
-            return self.model.min_image_side
-        if isinstance(self.model, HaarDetector):
-            return self.model.min_size
-        return 1
+        """The smallest image side the detector accepts (1 without a detector)."""
+        return self.model.min_side if self.model is not None else 1
 
     def __call__(self, image: np.ndarray, annotation: FaceAnnotation | None = None) -> CropResult:
         """Crop the face of one image (``(H, W)`` or ``(H, W, 3)`` RGB uint8)."""
@@ -197,7 +191,7 @@ class FaceCropper:
                 face = cv2.resize(image, (self.size, self.size), interpolation=cv2.INTER_AREA)
                 results[i] = CropResult([self._finish(face)], "already_cropped", self.detector)
             elif self.detector in ("annotations", "auto") and annotation is not None:
-                face = self._warp(image, np.asarray(annotation.landmarks, float), self.template)
+                face = self._align(image, np.asarray(annotation.landmarks, float), self.template)
                 results[i] = CropResult([face], "aligned", "annotations", found=1)
             elif self.detector == "annotations":
                 results[i] = self._failure(image, "no_annotation", "annotations")
@@ -229,26 +223,20 @@ class FaceCropper:
     def _crop_detection(self, image: np.ndarray, detection: Detection) -> np.ndarray:
         if detection.landmarks is not None:
             points = detection.landmarks
-            return self._warp(image, points, self.template[: len(points)])
+            return self._align(image, points, self.template[: len(points)])
         x1, y1, x2, y2 = detection.box
         side = max(x2 - x1, y2 - y1) * (1 + 2 * self.margin)
         scale = self.size / side
         cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-        matrix = np.array(
-            [[scale, 0, self.size / 2 - scale * cx], [0, scale, self.size / 2 - scale * cy]]
-        )
-        return self._finish(
-            cv2.warpAffine(
-                image,
-                matrix,
-                (self.size, self.size),
-                flags=cv2.INTER_AREA,
-                borderMode=cv2.BORDER_REPLICATE,
-            )
+        shift = self.size / 2
+        return self._warp(
+            image, np.array([[scale, 0, shift - scale * cx], [0, scale, shift - scale * cy]])
         )
 
-    def _warp(self, image: np.ndarray, points: np.ndarray, template: np.ndarray) -> np.ndarray:
-        matrix = similarity_transform(points, template)
+    def _align(self, image: np.ndarray, points: np.ndarray, template: np.ndarray) -> np.ndarray:
+        return self._warp(image, similarity_transform(points, template))
+
+    def _warp(self, image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
         face = cv2.warpAffine(
             image,
             matrix,
@@ -258,8 +246,8 @@ class FaceCropper:
         )
         return self._finish(face)
 
-    def _failure(self, image: np.ndarray | None, outcome: str, name: str) -> CropResult:
-        if self.on_failure == "drop" or image is None:
+    def _failure(self, image: np.ndarray, outcome: str, name: str) -> CropResult:
+        if self.on_failure == "drop":
             return CropResult([], outcome, name, action="dropped")
         h, w = image.shape[:2]
         side = min(h, w)

@@ -56,7 +56,7 @@ class HaarDetector:
             )
         self.scale_factor = scale_factor
         self.min_neighbors = min_neighbors
-        self.min_size = min_face
+        self.min_side = min_face  # smaller images are too small for the cascade
 
     def detect_batch(self, images: list[np.ndarray]) -> list[list[Detection]]:
         return [self.detect(image) for image in images]
@@ -67,7 +67,7 @@ class HaarDetector:
             gray,
             scaleFactor=self.scale_factor,
             minNeighbors=self.min_neighbors,
-            minSize=(self.min_size, self.min_size),
+            minSize=(self.min_side, self.min_side),
             outputRejectLevels=True,
         )
         found = []
@@ -183,7 +183,7 @@ class RetinaFaceDetector:
         self.confidence = confidence
         self.nms = nms
         self.batch_size = batch_size
-        self.min_image_side = min_image_side
+        self.min_side = min_image_side  # smaller images are too small to detect in
         self.priors = priorbox(
             min_sizes=[[16, 32], [64, 128], [256, 512]],
             steps=[8, 16, 32],

@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 import fer_pipeline.data.download as download
 from fer_pipeline.data.download import DownloadError, ensure_local, fetch_url
 from fer_pipeline.data.sources import get_source
+from fer_pipeline.errors import PipelineError
 from tests.data.test_fer2013 import write_csv
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
@@ -188,7 +189,7 @@ def test_kaggle_token_goes_to_kaggle_only(server, tmp_path, monkeypatch):
 
 def test_bad_kaggle_reference(tmp_path):
     cfg = OmegaConf.create({"kaggle": "fer2013", "md5": None, "cache": str(tmp_path)})
-    with pytest.raises(Exception, match="'fer2013' is not owner/dataset or competition:<name>"):
+    with pytest.raises(PipelineError, match="'fer2013' is not owner/dataset or competition:<name>"):
         ensure_local(tmp_path / "external", cfg, "FER2013", "put it")
 
 

@@ -61,13 +61,19 @@ def two_astronauts() -> np.ndarray:
 
 def test_several_faces_policy():
     image = two_astronauts()
+    detections = HaarDetector().detect(image)
+    assert len(detections) == 2
+    big, small = sorted(detections, key=lambda d: -d.area)
+    assert big.area > 2 * small.area and big.box[0] < 250 <= small.box[0]  # left face is larger
+    assert big.score != small.score
     largest = FaceCropper("haar", size=48, multiple="largest")(image)
     assert largest.found == 2 and len(largest.faces) == 1
-    assert largest.detections and max(d.area for d in largest.detections) > 2 * min(
-        d.area for d in largest.detections
-    )
+    assert largest.score == big.score  # the score in the crop report is the kept face's
+    confident = FaceCropper("haar", size=48, multiple="most_confident")(image)
+    assert confident.score == max(big.score, small.score)
     every = FaceCropper("haar", size=48, multiple="all")(image)
     assert len(every.faces) == 2
+    assert np.array_equal(every.faces[0], largest.face)  # ordered left to right
 
 
 def test_auto_takes_small_images_as_crops_and_detects_in_photos(monkeypatch, tmp_path):
