@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> None:
             faces,
             final,
             source,
+            file_md5s=prints.files,
             official_split=faces.has_official_split,
             leakage=leakage,
             manifest_md5=file_md5(tmp / "manifest.csv"),

@@ -45,9 +45,11 @@ def class_weights(labels: list[int], num_classes: int) -> torch.Tensor:
     return torch.where(counts > 0, counts.sum() / (counts * len(counts)), torch.zeros_like(counts))
 
 
-def run_tags(cfg: DictConfig, datamodule: FERDataModule, choices: dict[str, str]) -> dict[str, str]:
+def run_tags(
+    cfg: DictConfig, datamodule: FERDataModule, choices: dict[str, str], card: dict
+) -> dict[str, str]:
+    """The run's tags: choices, git commit, and what data it read (``card``: the split's card)."""
     manifest = Path(cfg.paths.split) / "manifest.csv"
-    card = read_card(Path(cfg.paths.split) / CARD_NAME)
     tags = {f"fer.{group}": str(choices.get(group, "")) for group in CHOICE_GROUPS}
     tags |= {
         "fer.kind": "train",
@@ -95,9 +97,11 @@ def train(cfg: DictConfig) -> float:
     models_dir = job_dir / "models" if multirun else Path(cfg.paths.models)
     reports_dir = job_dir / "reports" if multirun else Path(cfg.paths.reports)
     run_name = " ".join(str(choices.get(g)) for g in ("model", "optimizer")) + f" seed{cfg.seed}"
-    logger = instantiate(cfg.logger, run_name=run_name, tags=run_tags(cfg, datamodule, choices))
+    card = read_card(Path(cfg.paths.split) / CARD_NAME)
+    tags = run_tags(cfg, datamodule, choices, card)
+    logger = instantiate(cfg.logger, run_name=run_name, tags=tags)
     logger.log_hyperparams(flat_params(cfg))
-    log_dataset(logger.experiment, logger.run_id, cfg.paths.split, cfg.paths.faces)
+    log_dataset(logger.experiment, logger.run_id, card, cfg.paths.split, cfg.paths.faces)
 
     with atomic_dir(models_dir) as tmp_models:
         # Weights only: with Adam's state the fused net's checkpoint would be 3x larger (540 MB).

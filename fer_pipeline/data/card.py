@@ -43,12 +43,17 @@ def image_stats(paths: list[Path]) -> dict:
     return {**summary, "modes": dict(sorted(modes.items())), "bytes": total}
 
 
-def content_digest(dataset: ImageFolder, splits: list[str] | None = None) -> str:
-    """MD5 over every image's path, label (and split) and file MD5: equal digests, equal data."""
+def content_digest(
+    dataset: ImageFolder, splits: list[str] | None = None, file_md5s: list[str] | None = None
+) -> str:
+    """MD5 over every image's path, label (and split) and file MD5: equal digests, equal data.
+
+    ``file_md5s``: the files' MD5s, when the caller has them already."""
     digest = hashlib.md5()
     for i, item in enumerate(dataset.items):
         split = splits[i] if splits is not None else item.split
-        line = f"{item.path}\t{item.label}\t{split}\t{file_md5(dataset.root / item.path)}\n"
+        md5 = file_md5s[i] if file_md5s is not None else file_md5(dataset.root / item.path)
+        line = f"{item.path}\t{item.label}\t{split}\t{md5}\n"
         digest.update(line.encode())
     return digest.hexdigest()
 
@@ -79,7 +84,13 @@ def source_card(dataset: ImageFolder) -> dict:
     }
 
 
-def split_card(dataset: ImageFolder, splits: list[str | None], source: dict, **extra) -> dict:
+def split_card(
+    dataset: ImageFolder,
+    splits: list[str | None],
+    source: dict,
+    file_md5s: list[str] | None = None,
+    **extra,
+) -> dict:
     """The card ``split`` writes: final counts per split and class (``None`` = left out)."""
     kept = [s for s in splits if s is not None]
     counts = count_table(dataset, splits)
@@ -90,7 +101,7 @@ def split_card(dataset: ImageFolder, splits: list[str | None], source: dict, **e
         "counts": counts,
         "totals": {s: sum(c.values()) for s, c in counts.items()},
         "images": len(kept),
-        "digest": content_digest(dataset, splits),
+        "digest": content_digest(dataset, splits, file_md5s),
         **extra,
         "source_card": source,
     }

@@ -11,13 +11,16 @@ from PIL import Image
 from fer_pipeline.errors import PipelineError
 
 
-def read_image(path: str | Path, grayscale: bool = True) -> np.ndarray:
+def read_image(path: str | Path, grayscale: bool = True, data: bytes | None = None) -> np.ndarray:
     """Read ``path`` as uint8, ``(H, W)`` when ``grayscale`` else ``(H, W, 3)`` RGB.
 
-    16-bit images are scaled to 8 bits and alpha is dropped. An unreadable file raises
-    :class:`PipelineError` naming it.
+    16-bit images are scaled to 8 bits and alpha is dropped. ``data``: the file's bytes, when the
+    caller has read them already. An unreadable file raises :class:`PipelineError` naming it.
     """
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if data is None:
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    else:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None or image.size == 0:
         raise PipelineError(f"cannot read image {path} (missing, empty, truncated or not an image)")
     if image.dtype == np.uint16:

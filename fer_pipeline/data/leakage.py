@@ -41,16 +41,19 @@ class Fingerprints:
     hashes: np.ndarray  # (N,) uint64
     mirrored: np.ndarray  # (N,) uint64, hash of the horizontally flipped image
     pixels: list[str]  # MD5 of the decoded pixels: equal = exact duplicate
+    files: list[str]  # MD5 of each file (for the dataset card's digest, so it is read once)
 
 
 def fingerprint(paths: list[Path]) -> Fingerprints:
-    hashes, mirrored, pixels = [], [], []
+    hashes, mirrored, pixels, files = [], [], [], []
     for path in paths:
-        image = read_image(path, grayscale=True)
+        data = path.read_bytes()
+        files.append(hashlib.md5(data).hexdigest())
+        image = read_image(path, grayscale=True, data=data)
         hashes.append(phash(image))
         mirrored.append(phash(image[:, ::-1]))
         pixels.append(hashlib.md5(np.ascontiguousarray(image).tobytes()).hexdigest())
-    return Fingerprints(np.array(hashes, np.uint64), np.array(mirrored, np.uint64), pixels)
+    return Fingerprints(np.array(hashes, np.uint64), np.array(mirrored, np.uint64), pixels, files)
 
 
 def near_pairs(

@@ -11,7 +11,7 @@ from mlflow.data.dataset_source_registry import get_registered_sources, resolve_
 from mlflow.entities import DatasetInput, InputTag
 from mlflow.tracking import MlflowClient
 
-from fer_pipeline.data.card import CARD_NAME, read_card
+from fer_pipeline.data.card import CARD_NAME
 
 ARTIFACTS = (CARD_NAME, "card.md", "leakage.json", "leakage.png", "leakage_pairs.csv")
 FACE_ARTIFACTS = ("crop_report.csv", "crop_summary.json")
@@ -25,12 +25,12 @@ def local_source(path: Path):
 
 
 def log_dataset(
-    client: MlflowClient, run_id: str, split_dir: str | Path, faces_dir: str | Path
-) -> dict:
-    """Log ``split_dir``'s manifest as the run's training input, and its card, leakage report and
-    the crop stage's per-image report as artifacts under ``dataset/``; return the card."""
+    client: MlflowClient, run_id: str, card: dict, split_dir: str | Path, faces_dir: str | Path
+) -> None:
+    """Log ``split_dir``'s manifest as the run's training input (named and digested by ``card``,
+    the split's dataset card), and the card, leakage report and the crop stage's per-image report
+    as artifacts under ``dataset/``."""
     split_dir, faces_dir = Path(split_dir), Path(faces_dir)
-    card = read_card(split_dir / CARD_NAME)
     manifest = pd.read_csv(split_dir / "manifest.csv")
     origin = card.get("source_card", {}).get("origin", {})
     dataset = mlflow.data.from_pandas(
@@ -50,4 +50,3 @@ def log_dataset(
     for path in files:
         if path.is_file():
             client.log_artifact(run_id, str(path), "dataset")
-    return card

@@ -51,3 +51,16 @@ def test_split_card_leaves_dropped_images_out(tmp_path):
     assert card["images"] == len(ROWS) - 1
     assert sum(card["totals"].values()) == len(ROWS) - 1
     assert card["source_card"] == {"name": "src"}
+
+
+def test_split_card_digest_from_the_leakage_check_equals_reading_the_files(tmp_path):
+    """The split stage passes the file MD5s the leakage check computed; same digest as rereading."""
+    from fer_pipeline.data.leakage import fingerprint
+
+    dataset, _ = prepare(write_csv(tmp_path / "fer2013.csv"), tmp_path)
+    splits = [item.split for item in dataset.items]
+    prints = fingerprint([dataset.root / item.path for item in dataset.items])
+    assert (
+        split_card(dataset, splits, {}, file_md5s=prints.files)["digest"]
+        == split_card(dataset, splits, {})["digest"]
+    )

@@ -134,6 +134,7 @@ def test_near_pairs_over_blocks_match_brute_force(monkeypatch):
         rng.integers(0, 2**63, 40, dtype=np.uint64) & np.uint64(0xFF),  # 8 bits: many near pairs
         rng.integers(0, 2**63, 40, dtype=np.uint64),
         [str(i) for i in range(40)],
+        [str(i) for i in range(40)],
     )
     got = near_pairs(prints, threshold=2, mirrored=False)
     h = prints.hashes
