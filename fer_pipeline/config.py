@@ -20,6 +20,7 @@ from fer_pipeline.errors import PipelineError
 
 CONF_DIR = Path("conf")
 PARAMS_FILE = Path("params.yaml")
+OPTIONAL_GROUPS = ("experiment",)  # chosen on the command line only, none by default
 
 
 def conf_dir() -> Path:
@@ -69,9 +70,41 @@ def override_key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
 
 
+def experiment_sweep(name: str) -> dict[str, str]:
+    """The sweep ``conf/experiment/<name>.yaml`` declares (``hydra.sweeper.params``)."""
+    path = conf_dir() / "experiment" / f"{name}.yaml"
+    tree = yaml.safe_load(path.read_text()) if path.is_file() else {}
+    sweeper = ((tree or {}).get("hydra") or {}).get("sweeper") or {}
+    return {key: str(value) for key, value in (sweeper.get("params") or {}).items()}
+
+
+def experiment_keys(name: str) -> set[str]:
+    """The keys ``conf/experiment/<name>.yaml`` sets: groups it overrides in its defaults list,
+    keys it sweeps and values it sets (dotted)."""
+    path = conf_dir() / "experiment" / f"{name}.yaml"
+    if not path.is_file():
+        return set()  # composing reports the unknown experiment
+    tree = yaml.safe_load(path.read_text()) or {}
+    keys = set()
+    for entry in tree.pop("defaults", []) or []:
+        if isinstance(entry, dict):
+            keys |= {k.removeprefix("override ").strip().lstrip("/") for k in entry}
+    tree.pop("hydra", None)
+    return keys | set(experiment_sweep(name)) | set(_flatten(tree))
+
+
+def chosen_experiment(overrides: list[str]) -> str | None:
+    names = [o.split("=", 1)[1] for o in overrides if "=" in o and override_key(o) == "experiment"]
+    return names[-1] if names else None
+
+
 def with_params(overrides: list[str], params: Path = PARAMS_FILE) -> list[str]:
-    """``params.yaml``'s overrides followed by ``overrides``; a key given in both keeps the latter."""
+    """``params.yaml``'s overrides followed by ``overrides``. A key given in both keeps the latter;
+    a key the chosen ``experiment=<name>`` sets is not taken from ``params.yaml`` (its choices are
+    the experiment's point, and command-line values would beat them)."""
     given = {override_key(o) for o in overrides}
+    if experiment := chosen_experiment(overrides):
+        given |= experiment_keys(experiment)
     return [o for o in params_overrides(params) if override_key(o) not in given] + list(overrides)
 
 
@@ -93,6 +126,10 @@ def load_config(overrides: list[str] = (), params: Path = PARAMS_FILE) -> DictCo
 
 def check_sweep(overrides: list[str], params: Path = PARAMS_FILE) -> None:
     """Compose every value of every swept key once, so a bad value fails before any job runs."""
+    if experiment := chosen_experiment(overrides):  # its sweep, unless the command line sets a key
+        given = {override_key(o) for o in overrides}
+        sweep = experiment_sweep(experiment)
+        overrides = [f"{k}={v}" for k, v in sweep.items() if k not in given] + list(overrides)
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except HydraException as err:
@@ -117,5 +154,5 @@ def config_choices() -> dict[str, list[str]]:
     return {
         group.name: sorted(p.stem for p in group.glob("*.yaml"))
         for group in sorted(conf_dir().iterdir())
-        if group.is_dir()
+        if group.is_dir() and group.name not in OPTIONAL_GROUPS
     }

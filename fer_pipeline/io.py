@@ -11,6 +11,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+UMASK = os.umask(0o022)
+os.umask(UMASK)
+
 
 @contextmanager
 def atomic_dir(target: str | Path) -> Iterator[Path]:
@@ -38,6 +41,7 @@ def atomic_file(target: str | Path) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
+    os.chmod(name, 0o666 & ~UMASK)  # mkstemp makes 0600; the result should be an ordinary file
     tmp = Path(name)
     try:
         yield tmp

@@ -28,8 +28,8 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from fer_pipeline import config as config_lib
 from fer_pipeline.data.card import CARD_NAME, read_card
 from fer_pipeline.data.datamodule import FERDataModule, build_datamodule
-from fer_pipeline.errors import exit_on_error
-from fer_pipeline.evaluation.report import write_test_report
+from fer_pipeline.errors import PipelineError, exit_on_error
+from fer_pipeline.evaluation.report import check_evaluation, write_test_report
 from fer_pipeline.io import atomic_dir, write_json
 from fer_pipeline.models.module import FERModule, build_net
 from fer_pipeline.tracking.dataset import log_dataset
@@ -55,6 +55,7 @@ def run_tags(
         "fer.kind": "train",
         "git.commit": git_commit(),
         "data.name": datamodule.dataset_name,
+        "data.classes": ",".join(datamodule.classes),
         **{f"data.size.{split}": str(n) for split, n in card["totals"].items()},
         "data.manifest_md5": file_md5(manifest),
         "data.digest": card["digest"],
@@ -71,6 +72,7 @@ def train(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     choices = dict(hydra_cfg.runtime.choices)
+    check_evaluation(cfg)  # a bad occlusion window fails now, not after training
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
 
     datamodule = build_datamodule(cfg)
@@ -143,6 +145,7 @@ def train(cfg: DictConfig) -> float:
             module.eval(),
             datamodule,
             reports_dir,
+            cfg.evaluation,
             logger.run_id,
             cfg.logger.tracking_uri,
             accelerator=cfg.trainer.accelerator,
@@ -166,6 +169,15 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
     flags = [a for a in args if a.startswith("-")]
     overrides = [a for a in args if not a.startswith("-")]
+    experiment = config_lib.chosen_experiment(overrides)
+    multirun = any(f in ("-m", "--multirun") for f in flags)
+    if experiment and not multirun:
+        given = {config_lib.override_key(o) for o in overrides}
+        if missing := [k for k in config_lib.experiment_sweep(experiment) if k not in given]:
+            raise PipelineError(
+                f"experiment={experiment} sweeps {', '.join(missing)}: run it with -m "
+                f"(python -m fer_pipeline.train -m experiment={experiment})"
+            )
     config_lib.check_sweep(overrides)
     config_path = ["--config-path", str(config_lib.conf_dir())]  # the project's, not the package's
     sys.argv = [sys.argv[0], *config_path, *flags, *config_lib.with_params(overrides)]

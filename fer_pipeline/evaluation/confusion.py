@@ -1,4 +1,4 @@
-"""Confusion-matrix picture: counts with row-normalised colours, class names on both axes."""
+"""Confusion-matrix picture: counts and row-normalised shares side by side, class names on both axes."""
 
 from __future__ import annotations
 
@@ -11,26 +11,38 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def plot_confusion_matrix(matrix, classes: list[str], path: str | Path, title: str = "") -> None:
-    """Save ``matrix`` (``K x K`` counts, rows = true class) as a PNG at ``path``."""
+def row_normalised(matrix) -> np.ndarray:
+    """Each row divided by its sum (the share of a true class given to each prediction); 0 rows stay 0."""
     counts = np.asarray(matrix, dtype=float)
     rows = counts.sum(axis=1, keepdims=True)
-    normalised = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.8 * len(classes), 0.8 + 0.7 * len(classes)))
-    image = ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
-    ax.set_yticks(range(len(classes)), classes)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    for i in range(len(classes)):
-        for j in range(len(classes)):
-            colour = "white" if normalised[i, j] > 0.5 else "black"
-            ax.text(
-                j, i, f"{int(counts[i, j])}", ha="center", va="center", color=colour, fontsize=8
-            )
-    fig.colorbar(image, ax=ax, fraction=0.046, label="share of true class")
+    return np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
+
+
+def plot_confusion_matrix(matrix, classes: list[str], path: str | Path, title: str = "") -> None:
+    """Save ``matrix`` (``K x K`` counts, rows = true class) as a PNG at ``path``: counts on the
+    left, row-normalised shares (recall on the diagonal) on the right."""
+    counts = np.asarray(matrix, dtype=float)
+    shares = row_normalised(counts)
+    k = len(classes)
+    side = 0.8 + 0.65 * k
+    fig, axes = plt.subplots(1, 2, figsize=(2 * side + 1.5, side))
+    panels = (
+        (axes[0], counts, "counts", lambda v: f"{int(v)}", counts.max() or 1),
+        (axes[1], shares, "share of true class", lambda v: f"{v:.2f}", 1.0),
+    )
+    for ax, values, label, fmt, vmax in panels:
+        image = ax.imshow(values, cmap="Blues", vmin=0, vmax=vmax)
+        ax.set_xticks(range(k), classes, rotation=45, ha="right")
+        ax.set_yticks(range(k), classes)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        for i in range(k):
+            for j in range(k):
+                colour = "white" if values[i, j] > 0.5 * vmax else "black"
+                ax.text(j, i, fmt(values[i, j]), ha="center", va="center", color=colour, fontsize=8)
+        fig.colorbar(image, ax=ax, fraction=0.046, label=label)
     if title:
-        ax.set_title(title)
+        fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=120, format="png")
+    fig.savefig(path, dpi=110, format="png")
     plt.close(fig)

@@ -1,22 +1,40 @@
-"""Test a trained model: predictions, metrics, confusion matrix, written to a folder and to MLflow."""
+"""Test a trained model and write everything a reader of the result needs, to a folder and to MLflow.
+
+Into ``out_dir``: ``metrics.json`` (every metric, bootstrap intervals, per class, confusion
+matrix, occlusion summary), ``confusion_matrix.png``, ``predictions.csv`` (path, label and class
+probabilities of every test face: any metric can be recomputed without the model),
+``occlusion/overlays.png`` and ``occlusion/mean_maps.png``, and ``occlusion_maps.npz`` (the raw maps).
+"""
 
 from __future__ import annotations
 
+import csv
 import time
 from pathlib import Path
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
-from fer_pipeline.data.datamodule import FERDataModule
+from fer_pipeline.data.datamodule import FaceDataset, FERDataModule
+from fer_pipeline.errors import PipelineError
 from fer_pipeline.evaluation.confusion import plot_confusion_matrix
-from fer_pipeline.evaluation.metrics import classification_report
+from fer_pipeline.evaluation.metrics import SUMMARY, bootstrap_ci, classification_report
+from fer_pipeline.evaluation.occlusion import (
+    check_settings,
+    occlusion_sensitivity,
+    sample_per_class,
+)
+from fer_pipeline.evaluation.occlusion_figures import plot_class_means, plot_overlays
 from fer_pipeline.io import atomic_file, write_json
 from fer_pipeline.models.module import FERModule
 
-SUMMARY = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "specificity_macro")
+WEIGHTED = ("precision_weighted", "recall_weighted", "f1_weighted", "specificity_weighted")
+HEADLINE = (*SUMMARY, "top2_accuracy", *WEIGHTED)
+OCCLUSION_DIR = "occlusion"
+OCCLUSION_MAPS = "occlusion_maps.npz"
 
 
 def predict(
@@ -32,49 +50,201 @@ def predict(
         enable_model_summary=False,
     )
     batches = trainer.predict(module, loader)
-    probs = torch.cat([p for p, _ in batches]).float()
-    labels = torch.cat([y for _, y in batches])
+    probs = torch.cat([p for p, _ in batches]).float().cpu()
+    labels = torch.cat([y for _, y in batches]).cpu()
     return probs, labels
+
+
+def write_predictions(
+    path: Path, paths: list[str], labels: torch.Tensor, probs: torch.Tensor, classes: list[str]
+) -> None:
+    """``path,label,predicted,p_<class>...`` per test face, labels as class names."""
+    with atomic_file(path) as tmp, tmp.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "label", "predicted", *(f"p_{c}" for c in classes)])
+        for name, label, p in zip(paths, labels.tolist(), probs.tolist(), strict=True):
+            best = max(range(len(classes)), key=p.__getitem__)
+            writer.writerow([name, classes[label], classes[best], *(f"{v:.6f}" for v in p)])
+
+
+def _device_for(accelerator: str) -> torch.device:
+    wants_gpu = accelerator in ("gpu", "cuda", "auto")
+    return torch.device("cuda" if wants_gpu and torch.cuda.is_available() else "cpu")
+
+
+def occlusion_report(
+    module: FERModule,
+    dataset: FaceDataset,
+    classes: list[str],
+    settings,
+    out_dir: Path,
+    mean: float,
+    std: float,
+    title: str,
+) -> dict:
+    """Occlusion maps of a seeded sample of ``faces_per_class`` test faces per class: overlays of
+    the first ``examples_per_class``, the mean maps per class, and the raw maps. Returns the
+    summary that goes into ``metrics.json``."""
+    chosen = sample_per_class(dataset.labels, settings.faces_per_class, settings.seed)
+    images = torch.stack([dataset.transform(image=dataset.images[i])["image"] for i in chosen])
+    labels = torch.tensor([dataset.labels[i] for i in chosen])
+    maps = occlusion_sensitivity(
+        module,
+        images,
+        labels,
+        window=settings.window,
+        stride=settings.stride,
+        fill=settings.fill,
+        batch_size=settings.batch_size,
+    )
+    faces = (images * std + mean).clamp(0, 1).mean(dim=1).numpy()  # gray, [0, 1], for display
+    drop, flip = maps.drop.numpy(), maps.flip.numpy()
+    k = len(classes)
+    counts = [int((labels == c).sum()) for c in range(k)]
+    per_class_mean = {
+        name: np.stack(
+            [a[labels.numpy() == c].mean(0) if counts[c] else a[0] * 0 for c in range(k)]
+        )
+        for name, a in (("face", faces), ("drop", drop), ("flip", flip))
+    }
+    per_row = settings.examples_per_class
+    examples = [int(j) for c in range(k) for j in np.flatnonzero(labels.numpy() == c)[:per_row]]
+    folder = out_dir / OCCLUSION_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_file(folder / "overlays.png") as tmp:
+        plot_overlays(
+            faces[examples],
+            drop[examples],
+            labels[examples].tolist(),
+            maps.pred[examples].tolist(),
+            maps.prob[examples].tolist(),
+            classes,
+            tmp,
+            title,
+        )
+    with atomic_file(folder / "mean_maps.png") as tmp:
+        plot_class_means(
+            per_class_mean["face"],
+            per_class_mean["drop"],
+            per_class_mean["flip"],
+            counts,
+            classes,
+            tmp,
+            title,
+        )
+    with atomic_file(out_dir / OCCLUSION_MAPS) as tmp, tmp.open("wb") as f:
+        np.savez_compressed(
+            f,
+            paths=np.array([dataset.paths[i] for i in chosen]),
+            labels=labels.numpy(),
+            preds=maps.pred.numpy(),
+            probs=maps.prob.numpy(),
+            faces=faces,
+            drop=drop,
+            flip=flip,
+            classes=np.array(classes),
+            window=settings.window,
+            stride=settings.stride,
+            fill=settings.fill,
+        )
+    return {
+        "window": settings.window,
+        "stride": settings.stride,
+        "fill": settings.fill,
+        "faces": len(chosen),
+        "flip_rate": float(maps.window_flip.mean()),
+        "per_class": {
+            classes[c]: {
+                "faces": counts[c],
+                "flip_rate": float(maps.window_flip[labels == c].mean()) if counts[c] else 0.0,
+                "max_mean_drop": float(per_class_mean["drop"][c].max()) if counts[c] else 0.0,
+            }
+            for c in range(k)
+        },
+    }
+
+
+def check_evaluation(cfg) -> None:
+    """Refuse evaluation settings that cannot work, before any training or loading."""
+    boot = cfg.evaluation.bootstrap
+    if boot.resamples < 1 or not 0 < boot.level < 1:
+        raise PipelineError(
+            f"evaluation.bootstrap: resamples must be >= 1 and level in (0, 1), got "
+            f"{boot.resamples} and {boot.level}"
+        )
+    occlusion = cfg.evaluation.occlusion
+    if occlusion.enabled:
+        check_settings(occlusion.window, occlusion.stride, cfg.loader.input_size)
+        for key in ("faces_per_class", "examples_per_class", "batch_size"):
+            value = occlusion[key]
+            if value is not None and value < 1:
+                raise PipelineError(f"evaluation.occlusion.{key} must be >= 1, got {value}")
 
 
 def write_test_report(
     module: FERModule,
     datamodule: FERDataModule,
     out_dir: Path | str,
+    evaluation,
     run_id: str | None = None,
     tracking_uri: str | None = None,
     accelerator: str = "auto",
 ) -> dict:
-    """Evaluate ``module`` on the test split; write ``metrics.json`` and ``confusion_matrix.png``
-    into ``out_dir`` and, with ``run_id``, log both and ``test/*`` metrics to that MLflow run."""
+    """Evaluate ``module`` on the test split as ``evaluation`` (the ``evaluation`` config) says;
+    write the files listed in the module docstring into ``out_dir`` and, with ``run_id``, log them
+    and the metrics to that MLflow run. Returns the content of ``metrics.json``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     datamodule.setup("test")
+    classes = datamodule.classes
+    test = datamodule.splits["test"]
     probs, labels = predict(module, datamodule.test_dataloader(), accelerator)
-    report = classification_report(probs, labels, datamodule.classes)
+    report = classification_report(probs, labels, classes)
+    boot = evaluation.bootstrap
+    intervals = bootstrap_ci(probs, labels, len(classes), boot.resamples, boot.level, boot.seed)
     metrics = {
-        "test": {name: report[name] for name in SUMMARY},
+        "test": {name: report[name] for name in HEADLINE},
+        "ci": intervals,
+        "bootstrap": {"resamples": boot.resamples, "level": boot.level, "seed": boot.seed},
         "num_test_samples": report["num_samples"],
         "per_class": report["per_class"],
         "confusion_matrix": report["confusion_matrix"],
-        "classes": datamodule.classes,
+        "confusion_matrix_normalized": report["confusion_matrix_normalized"],
+        "classes": classes,
         "dataset": datamodule.dataset_name,
     }
-    metrics_path = out_dir / "metrics.json"
-    figure_path = out_dir / "confusion_matrix.png"
-    write_json(metrics_path, metrics)
-    with atomic_file(figure_path) as tmp:
-        title = f"{datamodule.dataset_name} test, accuracy {report['accuracy']:.3f}"
-        plot_confusion_matrix(report["confusion_matrix"], datamodule.classes, tmp, title)
+    title = f"{datamodule.dataset_name} test, accuracy {report['accuracy']:.3f}"
+    write_predictions(out_dir / "predictions.csv", test.paths, labels, probs, classes)
+    with atomic_file(out_dir / "confusion_matrix.png") as tmp:
+        plot_confusion_matrix(report["confusion_matrix"], classes, tmp, title)
+    if evaluation.occlusion.enabled:
+        module.to(_device_for(accelerator))
+        metrics["occlusion"] = occlusion_report(
+            module, test, classes, evaluation.occlusion, out_dir,
+            datamodule.mean, datamodule.std, title,
+        )  # fmt: skip
+    write_json(out_dir / "metrics.json", metrics)
     if run_id:
-        client = MlflowClient(tracking_uri)
-        now = int(time.time() * 1000)
-        values = {f"test/{name}": report[name] for name in SUMMARY}
-        for cls, scores in report["per_class"].items():
-            values |= {f"test_class/{cls}/{name}": float(v) for name, v in scores.items()}
-        client.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in values.items()])
-        client.log_artifact(run_id, str(metrics_path), "reports")
-        client.log_artifact(run_id, str(figure_path), "reports")
-        client.set_tag(run_id, "fer.metrics_path", str(metrics_path))
-        client.set_tag(run_id, "fer.confusion_matrix_path", str(figure_path))
+        log_test_report(MlflowClient(tracking_uri), run_id, metrics, out_dir)
     return metrics
+
+
+def log_test_report(client: MlflowClient, run_id: str, metrics: dict, out_dir: Path) -> None:
+    """``test/*``, ``test_ci/*``, ``test_class/*`` and ``occlusion/*`` metrics; the report files as
+    artifacts (``reports/`` and ``occlusion/``); tags pointing at the local copies."""
+    values = {f"test/{name}": v for name, v in metrics["test"].items()}
+    for name, interval in metrics["ci"].items():
+        values |= {f"test_ci/{name}_low": interval["low"], f"test_ci/{name}_high": interval["high"]}
+    for cls, scores in metrics["per_class"].items():
+        values |= {f"test_class/{cls}/{name}": float(v) for name, v in scores.items()}
+    if "occlusion" in metrics:
+        values["occlusion/flip_rate"] = metrics["occlusion"]["flip_rate"]
+    now = int(time.time() * 1000)
+    client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in values.items()])
+    for name in ("metrics.json", "confusion_matrix.png", "predictions.csv"):
+        client.log_artifact(run_id, str(out_dir / name), "reports")
+    if "occlusion" in metrics:
+        client.log_artifacts(run_id, str(out_dir / OCCLUSION_DIR), OCCLUSION_DIR)
+        client.log_artifact(run_id, str(out_dir / OCCLUSION_MAPS), OCCLUSION_DIR)
+    client.set_tag(run_id, "fer.metrics_path", str(out_dir / "metrics.json"))
+    client.set_tag(run_id, "fer.confusion_matrix_path", str(out_dir / "confusion_matrix.png"))

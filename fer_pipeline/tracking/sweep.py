@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
 PARENT_RUN_ENV = "FER_PIPELINE_PARENT_RUN_ID"
+SWEEP_KEYS_TAG = "fer.sweep_keys"  # the config keys a sweep varies, comma-separated
+DEFAULT_BY = ("model", "optimizer")  # a setting, when nothing says otherwise
 SUMMARY_METRICS = ("val/acc_best", "test/accuracy", "test/f1_macro", "test/specificity_macro")
 
 
@@ -24,6 +27,15 @@ def swept(overrides: list[str]) -> list[str]:
     """The overrides that sweep (``optimizer=sgdm,adam``), as the user wrote them."""
     parsed = OverridesParser.create().parse_overrides(overrides)
     return [o.input_line for o in parsed if o.is_sweep_override()]
+
+
+def sweep_overrides(config: DictConfig) -> list[str]:
+    """What the sweep varies: the config's ``hydra.sweeper.params`` (an experiment's sweep) that the
+    command line does not replace, then the command line's sweeping overrides."""
+    command_line = swept(list(config.hydra.overrides.task))
+    given = {o.split("=", 1)[0] for o in command_line}
+    params = config.hydra.sweeper.get("params") or {}
+    return [f"{k}={v}" for k, v in params.items() if k not in given] + command_line
 
 
 def summary_table(client: MlflowClient, parent_id: str, experiment: str) -> str:
@@ -56,10 +68,15 @@ class ParentRunCallback(Callback):
         # HydraConfig is not set yet at this point; the multirun config carries the hydra node.
         client = MlflowClient(config.logger.tracking_uri)
         overrides = list(config.hydra.overrides.task)
+        varied = sweep_overrides(config)
         run = client.create_run(
             experiment_id(client, config.logger.experiment_name),
-            run_name="sweep " + " ".join(swept(overrides)),
-            tags={"fer.kind": "sweep", "fer.sweep_dir": str(config.hydra.sweep.dir)},
+            run_name="sweep " + " ".join(varied),
+            tags={
+                "fer.kind": "sweep",
+                "fer.sweep_dir": str(config.hydra.sweep.dir),
+                SWEEP_KEYS_TAG: ",".join(o.split("=", 1)[0] for o in varied),
+            },
         )
         client.log_param(run.info.run_id, "sweep.overrides", " ".join(overrides))
         os.environ[PARENT_RUN_ENV] = run.info.run_id
@@ -75,5 +92,34 @@ class ParentRunCallback(Callback):
             path = Path(tmp) / "sweep_summary.md"
             path.write_text(table)
             client.log_artifact(run_id, str(path))
-        client.set_terminated(run_id, "FINISHED")
         print(f"sweep {run_id}:\n{table}")
+        self.compare(client, config, run)
+        client.set_terminated(run_id, "FINISHED")
+
+    @staticmethod
+    def compare(client: MlflowClient, config: DictConfig, parent) -> None:
+        """The comparison table of the sweep's runs (see :mod:`fer_pipeline.compare`); a sweep
+        whose runs cannot be compared still finishes, with the reason printed."""
+        from fer_pipeline.compare import setting_keys
+        from fer_pipeline.errors import PipelineError
+        from fer_pipeline.evaluation.compare import compare_runs
+        from fer_pipeline.tracking.runs import describe, find_runs
+
+        experiment = client.get_experiment(parent.info.experiment_id).name
+        try:
+            runs, _ = find_runs(client, experiment, parent.info.run_id)
+            result = compare_runs(
+                client,
+                runs,
+                setting_keys(config.compare.by, parent),
+                Path(config.paths.reports) / config.compare.name,
+                metric=config.compare.metric,
+                alpha=config.compare.alpha,
+                parent=parent,
+                description=f"sweep {describe(parent)}",
+            )
+        except PipelineError as err:
+            print(f"compare: not written: {err}", file=sys.stderr)
+            return
+        print(result["paths"][0].read_text())
+        print(f"compare: {', '.join(str(p) for p in result['paths'])} (and on the parent run)")

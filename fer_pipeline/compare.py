@@ -1,0 +1,88 @@
+"""Compare tracked runs: the paper's Table 1 (one row per setting, mean +- std over seeds, 95 % CI,
+significance of the best setting) as Markdown, CSV and a bar chart.
+
+    python -m fer_pipeline.compare                         # every finished training run
+    python -m fer_pipeline.compare --parent latest         # the newest sweep's runs
+    python -m fer_pipeline.compare --parent <run id> --by optimizer
+    python -m fer_pipeline.compare --tag fer.model=fusion --by optimizer,seed ...
+
+Writes ``<paths.reports>/<compare.name>/table.{md,csv,png}`` (or ``--out``) and, for a sweep, logs
+them to its parent run under ``compare/``. Defaults come from the ``compare`` config node.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+from fer_pipeline.config import load_config
+from fer_pipeline.errors import PipelineError, exit_on_error
+from fer_pipeline.evaluation.compare import compare_runs
+from fer_pipeline.tracking.runs import describe, find_runs
+from fer_pipeline.tracking.sweep import DEFAULT_BY, SWEEP_KEYS_TAG
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m fer_pipeline.compare", description=__doc__)
+    parser.add_argument("--parent", help="a sweep's parent run id, or 'latest'")
+    parser.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--by", help="config keys that make a setting, comma-separated")
+    parser.add_argument("--metric", help="picks the best setting (default: compare.metric)")
+    parser.add_argument("--alpha", type=float, help="significance level (default: compare.alpha)")
+    parser.add_argument("--out", help="output folder (default: <paths.reports>/<compare.name>)")
+    parser.add_argument("--experiment", help="MLflow experiment (default: logger.experiment_name)")
+    return parser.parse_args(argv)
+
+
+def parse_tags(pairs: list[str]) -> dict[str, str]:
+    tags = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise PipelineError(f"--tag {pair!r}: expected KEY=VALUE")
+        tags[key] = value
+    return tags
+
+
+def setting_keys(by: str | list[str] | None, parent) -> list[str]:
+    """``--by`` or ``compare.by``; else the keys the parent sweep varied, seed aside; else
+    model and optimizer."""
+    if isinstance(by, str):
+        by = [k.strip() for k in by.split(",") if k.strip()]
+    if by:
+        return list(by)
+    if parent is not None and parent.data.tags.get(SWEEP_KEYS_TAG):
+        swept = [k for k in parent.data.tags[SWEEP_KEYS_TAG].split(",") if k != "seed"]
+        if swept:
+            return swept
+    return list(DEFAULT_BY)
+
+
+@exit_on_error
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    cfg = load_config([])
+    client = MlflowClient(cfg.logger.tracking_uri)
+    experiment = args.experiment or cfg.logger.experiment_name
+    runs, parent = find_runs(client, experiment, args.parent, parse_tags(args.tag))
+    by = setting_keys(args.by or cfg.compare.by, parent)
+    out = Path(args.out) if args.out else Path(cfg.paths.reports) / cfg.compare.name
+    result = compare_runs(
+        client,
+        runs,
+        by,
+        out,
+        metric=args.metric or cfg.compare.metric,
+        alpha=args.alpha if args.alpha is not None else cfg.compare.alpha,
+        parent=parent,
+        description=f"sweep {describe(parent)}" if parent else f"experiment '{experiment}'",
+    )
+    print(result["paths"][0].read_text())
+    print(f"compare: {', '.join(str(p) for p in result['paths'])}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""Finding training runs in MLflow and reading back what they recorded."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+from mlflow.entities import Run
+from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from fer_pipeline.errors import PipelineError
+
+PREDICTIONS_ARTIFACT = "reports/predictions.csv"
+
+
+def describe(run: Run) -> str:
+    """``'<run name>' (<first 8 characters of the id>)``: how errors name a run."""
+    return f"'{run.info.run_name}' ({run.info.run_id[:8]})"
+
+
+def latest_sweep(client: MlflowClient, experiment_id: str) -> Run:
+    sweeps = client.search_runs(
+        [experiment_id],
+        filter_string="tags.`fer.kind` = 'sweep'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if not sweeps:
+        raise PipelineError("--parent latest: the experiment has no sweep (run train with -m)")
+    return sweeps[0]
+
+
+def find_runs(
+    client: MlflowClient,
+    experiment_name: str,
+    parent: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> tuple[list[Run], Run | None]:
+    """Finished training runs of ``experiment_name``, optionally only the children of ``parent``
+    (a run id, or ``latest`` for the newest sweep) and only those with every tag in ``tags``.
+    Returns the runs (oldest first) and the parent run."""
+    experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        raise PipelineError(f"MLflow has no experiment '{experiment_name}' (nothing trained yet?)")
+    parent_run = None
+    if parent == "latest":
+        parent_run = latest_sweep(client, experiment.experiment_id)
+    elif parent:
+        try:
+            parent_run = client.get_run(parent)
+        except MlflowException:
+            raise PipelineError(f"--parent {parent}: no such MLflow run") from None
+    filters = ["tags.`fer.kind` = 'train'", "attributes.status = 'FINISHED'"]
+    if parent_run:
+        filters.append(f"tags.`mlflow.parentRunId` = '{parent_run.info.run_id}'")
+    for key, value in (tags or {}).items():
+        filters.append(f"tags.`{key}` = '{value}'")
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=" and ".join(filters),
+        order_by=["attributes.start_time ASC"],
+        max_results=10_000,
+    )
+    if not runs:
+        where = f"experiment '{experiment_name}'"
+        if parent_run:
+            where += f", parent {describe(parent_run)}"
+        if tags:
+            where += ", tags " + ", ".join(f"{k}={v}" for k, v in tags.items())
+        raise PipelineError(f"no finished training runs match ({where})")
+    return runs, parent_run
+
+
+def setting_value(run: Run, key: str) -> str | None:
+    """A run's value for config key ``key``: its choice tag (``fer.<key>``, e.g. ``optimizer`` ->
+    ``adam``) when there is one, else the logged param (``optimizer.lr`` -> ``0.001``)."""
+    return run.data.tags.get(f"fer.{key}") or run.data.params.get(key)
+
+
+def read_predictions(client: MlflowClient, run: Run, folder: Path) -> dict[str, bool] | None:
+    """``{test face path: predicted correctly}`` from the run's ``reports/predictions.csv``;
+    ``None`` when the run has none (tested before predictions were logged)."""
+    os.environ.setdefault(MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name, "false")  # one bar per run
+    try:
+        local = client.download_artifacts(run.info.run_id, PREDICTIONS_ARTIFACT, str(folder))
+    except (MlflowException, OSError):
+        return None
+    with open(local, newline="") as f:
+        return {row["path"]: row["label"] == row["predicted"] for row in csv.DictReader(f)}
+
+
+def collect_records(
+    client: MlflowClient, runs: list[Run], by: list[str], columns: dict[str, str], folder: Path
+) -> tuple[list, str]:
+    """A :class:`~fer_pipeline.evaluation.compare.RunRecord` per run, and a description of their
+    common data. Refuses (naming the runs) runs without a value for a ``by`` key or without a
+    test metric, and runs of different datasets or class lists."""
+    from fer_pipeline.evaluation.compare import RunRecord
+
+    lacking: dict[str, list[Run]] = {}
+    for run in runs:
+        for key in by:
+            if setting_value(run, key) is None:
+                what = f"config key {key!r} (no tag fer.{key}, no param {key})"
+                lacking.setdefault(what, []).append(run)
+        for metric in columns.values():
+            if f"test/{metric}" not in run.data.metrics:
+                lacking.setdefault(f"metric test/{metric} (not tested?)", []).append(run)
+    if lacking:
+        problems = [
+            f"{'all ' if len(bad) == len(runs) else ''}{len(bad)} of {len(runs)} runs lack "
+            f"{what}: {', '.join(describe(r) for r in bad)}"
+            for what, bad in lacking.items()
+        ]
+        raise PipelineError("cannot compare: " + "; ".join(problems))
+    data: dict[tuple[str, str], list[Run]] = {}
+    for run in runs:
+        key = (run.data.tags.get("data.digest", "?"), run.data.tags.get("data.classes", "?"))
+        data.setdefault(key, []).append(run)
+    if len(data) > 1:
+        groups = "; ".join(
+            f"data {run_list[0].data.tags.get('data.name', '?')} digest {digest[:12]} classes "
+            f"{classes}: runs {', '.join(describe(r) for r in run_list)}"
+            for (digest, classes), run_list in data.items()
+        )
+        raise PipelineError(
+            f"cannot compare runs of different data or class lists ({groups}); "
+            f"select one with --tag data.digest=<digest> or --parent"
+        )
+    records = []
+    for i, run in enumerate(runs):
+        metrics = {c: run.data.metrics[f"test/{m}"] for c, m in columns.items()}
+        ci = {
+            c: (run.data.metrics[f"test_ci/{m}_low"], run.data.metrics[f"test_ci/{m}_high"])
+            for c, m in columns.items()
+            if f"test_ci/{m}_low" in run.data.metrics
+        }
+        records.append(
+            RunRecord(
+                run_id=run.info.run_id,
+                name=run.info.run_name,
+                setting=tuple(setting_value(run, k) for k in by),
+                seed=run.data.params.get("seed", "?"),
+                metrics=metrics,
+                ci=ci,
+                correct=read_predictions(client, run, folder / str(i)),
+            )
+        )
+    ((digest, _),) = data
+    return records, f"{runs[0].data.tags.get('data.name', '?')} (digest {digest[:12]})"
