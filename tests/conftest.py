@@ -78,3 +78,22 @@ def run_module(
     if check and result.returncode != 0:
         raise AssertionError(f"{module} failed ({result.returncode}):\n{result.stderr[-3000:]}")
     return result
+
+
+# Tiny evaluation settings for sweeps in tests: a few resamples, two faces per class for occlusion.
+TINY_EVALUATION = ("evaluation.bootstrap.resamples=100", "evaluation.occlusion.faces_per_class=2")
+
+
+@pytest.fixture(scope="session")
+def paper_sweep(tmp_path_factory) -> Path:
+    """A tiny project after `prepare`, `crop`, `split` and the paper's experiment (3 optimizers x 2
+    seeds, one epoch each) with its own MLflow store: what the notebooks and compare read."""
+    root = make_project(tmp_path_factory.mktemp("sweep") / "project")
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}"}
+    for stage in ("prepare", "crop", "split"):
+        run_module(stage, cwd=root, env=env)
+    result = run_module(
+        "train", "-m", "experiment=paper_table1", *TINY_EVALUATION, cwd=root, env=env
+    )
+    (root / "sweep.log").write_text(result.stdout + result.stderr)
+    return root

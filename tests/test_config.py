@@ -14,12 +14,20 @@ from tests.conftest import ROOT
 
 
 def group_combinations() -> list[list[str]]:
-    """Every combination of group choices, as override lists."""
+    """Each option of each group once (the others at their first option), and every model with
+    every optimizer: the combinations that interact."""
     groups = config_choices()
-    return [
-        [f"{g}={v}" for g, v in zip(groups, values, strict=True)]
-        for values in itertools.product(*groups.values())
+    first = {g: f"{g}={opts[0]}" for g, opts in groups.items()}
+    combos = [
+        list({**first, group: f"{group}={option}"}.values())
+        for group, opts in groups.items()
+        for option in opts
     ]
+    combos += [
+        list({**first, "model": f"model={m}", "optimizer": f"optimizer={o}"}.values())
+        for m, o in itertools.product(groups["model"], groups["optimizer"])
+    ]
+    return combos
 
 
 @pytest.fixture(autouse=True)
@@ -33,7 +41,7 @@ def test_every_group_combination_composes():
     assert set(choices["optimizer"]) == {"sgdm", "adam", "rmsprop"}
     assert {"cpu", "gpu", "ddp"} <= set(choices["trainer"])
     combos = group_combinations()
-    assert len(combos) >= 4 * 3 * 3 * 3
+    assert len(combos) >= 4 * 3 + sum(len(options) for options in choices.values())
     for overrides in combos:
         cfg = load_config(overrides)
         assert cfg.model.net._target_.startswith("fer_pipeline.models.hybrid.")
@@ -123,3 +131,16 @@ def test_optimizer_and_scheduler_configs_build_what_train_uses(optimizer, schedu
     assert type(opt).__name__ == {"sgdm": "SGD", "adam": "Adam", "rmsprop": "RMSprop"}[optimizer]
     sched = instantiate(cfg.scheduler)(optimizer=opt) if cfg.scheduler else None
     assert (sched is None) == (scheduler == "none")
+
+
+def test_an_experiment_sets_its_choices_over_params():
+    """params.yaml's model, optimizer and seed would beat the experiment's on the command line:
+    they are left out when the experiment sets or sweeps them."""
+    merged = with_params(["experiment=paper_table1"])
+    assert not [o for o in merged if o.split("=")[0] in ("model", "optimizer", "seed")]
+    assert "data=synthetic" in merged and "trainer=cpu" in merged
+    cfg = load_config(["experiment=paper_table1", "optimizer=rmsprop", "seed=2"])
+    assert cfg.model.name == "fusion" and cfg.seed == 2
+    assert cfg.compare.name == "paper_table1" and list(cfg.compare.by) == ["optimizer"]
+    with pytest.raises(PipelineError, match="experiment/nothing"):
+        load_config(["experiment=nothing"])

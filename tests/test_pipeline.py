@@ -16,7 +16,7 @@ import cv2
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import edit_yaml, run_module
+from tests.conftest import TINY_EVALUATION, edit_yaml, run_module
 
 pytestmark = pytest.mark.slow
 BIN = str(Path(sys.executable).parent)
@@ -70,6 +70,30 @@ def test_dvc_repro_end_to_end(project):
     assert (project / "data/split/leakage.png").read_bytes()[:4] == b"\x89PNG"
     assert (project / "reports/confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
     assert (project / "models/best.ckpt").is_file()
+    # Every metric with its bootstrap interval; the predictions; occlusion pictures and maps.
+    assert {"top2_accuracy", "f1_weighted", "specificity_weighted"} <= set(metrics["test"])
+    for name in ("accuracy", "precision_macro", "recall_macro", "f1_macro", "specificity_macro"):
+        assert metrics["ci"][name]["low"] <= metrics["test"][name] <= metrics["ci"][name]["high"]
+    assert len(metrics["confusion_matrix_normalized"]) == 7
+    with (project / "reports/predictions.csv").open() as f:
+        predictions = list(csv.DictReader(f))
+    assert len(predictions) == metrics["num_test_samples"]
+    assert set(predictions[0]) == {
+        "path",
+        "label",
+        "predicted",
+        *(f"p_{c}" for c in metrics["classes"]),
+    }
+    right = sum(p["label"] == p["predicted"] for p in predictions) / len(predictions)
+    assert right == pytest.approx(metrics["test"]["accuracy"])
+    assert metrics["occlusion"]["window"] == 8 and metrics["occlusion"]["faces"] >= 7
+    for picture in ("overlays.png", "mean_maps.png"):
+        assert (project / "reports/occlusion" / picture).read_bytes()[:4] == b"\x89PNG"
+    shown = dvc("metrics", "show", "--json", cwd=project).stdout
+    assert '"ci"' in shown and '"top2_accuracy"' in shown
+    plots = dvc("plots", "show", "--json", cwd=project).stdout
+    for picture in ("confusion_matrix.png", "occlusion/overlays.png", "occlusion/mean_maps.png"):
+        assert f"reports/{picture}" in plots
 
     # The MLflow run and the DVC outputs point to each other.
     train = json.loads((project / "reports/train.json").read_text())
@@ -91,6 +115,12 @@ def test_dvc_repro_end_to_end(project):
     logged = {a.path for a in client.list_artifacts(run.info.run_id, "dataset")}
     assert {"dataset/card.json", "dataset/leakage.png", "dataset/leakage.json"} <= logged
     assert {"dataset/crop_report.csv", "dataset/crop_summary.json"} <= logged
+    reported = {a.path for a in client.list_artifacts(run.info.run_id, "reports")}
+    assert {"reports/metrics.json", "reports/confusion_matrix.png"} <= reported
+    assert "reports/predictions.csv" in reported
+    occlusion = {a.path for a in client.list_artifacts(run.info.run_id, "occlusion")}
+    assert {"occlusion/overlays.png", "occlusion/mean_maps.png"} <= occlusion
+    assert "test_ci/accuracy_low" in run.data.metrics and "occlusion/flip_rate" in run.data.metrics
     # The run names the exact data it saw: the card's content digest, as an MLflow dataset input.
     (dataset_input,) = run.inputs.dataset_inputs
     assert dataset_input.dataset.name == "synthetic"
@@ -130,16 +160,11 @@ def prepared(project: Path) -> Path:
     return project
 
 
-@pytest.mark.parametrize(
-    "sweep,key",
-    [
-        ("optimizer=sgdm,adam,rmsprop", "fer.optimizer"),
-        ("model=fusion,ensemble,resnet50,resnet34", "fer.model"),
-    ],
-)
+# Optimizer x seed sweeps through an experiment config: tests/test_experiment.py.
+@pytest.mark.parametrize("sweep,key", [("model=fusion,ensemble,resnet50,resnet34", "fer.model")])
 def test_multirun_groups_runs_under_a_parent(project, sweep, key):
     prepared(project)
-    run_module("train", "-m", sweep, cwd=project)
+    run_module("train", "-m", sweep, *TINY_EVALUATION, cwd=project)
     _, runs = all_runs(project)
     parents = [r for r in runs if r.data.tags.get("fer.kind") == "sweep"]
     assert len(parents) == 1
@@ -154,6 +179,9 @@ def test_multirun_groups_runs_under_a_parent(project, sweep, key):
     summary = client.download_artifacts(parents[0].info.run_id, "sweep_summary.md", str(project))
     assert len(Path(summary).read_text().splitlines()) == 2 + len(values)
     assert not (project / "models").exists()  # sweeps leave the DVC outputs alone
+    table = (project / "reports/compare/table.md").read_text()  # compared by the swept key
+    assert table.startswith("# Test metrics by model")
+    assert all(f"| {model} | 42 | " in table for model in values)  # params.yaml's seed
 
 
 def assert_one_line_error(result, *fragments: str) -> None:
@@ -247,6 +275,15 @@ def test_unknown_config_value(project):
     assert_one_line_error(result, "model/resnet99")
     result = run_module("train", "-m", "optimizer=sgdm,adagrad", cwd=project, check=False)
     assert_one_line_error(result, "optimizer/adagrad")
+
+
+def test_bad_occlusion_settings_stop_training_at_start(project):
+    prepared(project)
+    result = run_module("train", "evaluation.occlusion.window=64", cwd=project, check=False)
+    assert_one_line_error(result, "evaluation.occlusion.window 64 is larger than the 32 px faces")
+    result = run_module("train", "evaluation.occlusion.stride=0", cwd=project, check=False)
+    assert_one_line_error(result, "evaluation.occlusion.stride must be >= 1, got 0")
+    assert not (project / "models").exists() and not (project / "mlflow.db").exists()
 
 
 def test_label_outside_class_list(project):

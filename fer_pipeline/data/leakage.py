@@ -193,24 +193,23 @@ def write_pairs(path: Path, cross: list[dict]) -> None:
 
 def plot_examples(path: Path, root: Path, cross: list[dict], summary: dict, count: int) -> None:
     """A picture of up to ``count`` cross-split pairs, spread over the distances found."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no global backend
 
     title = (
         f"{summary['cross_split_pairs']} near-duplicate pairs across splits "
         f"(pHash distance <= {summary['threshold']}; {summary['exact_cross_split_pairs']} exact)"
     )
     if not cross:
-        fig, ax = plt.subplots(figsize=(6, 1.5))
+        fig = Figure(figsize=(6, 1.5), layout="tight")
+        ax = fig.subplots()
         ax.axis("off")
         ax.text(0.5, 0.5, title, ha="center", va="center")
     else:
         picks = [cross[k] for k in np.unique(np.linspace(0, len(cross) - 1, count).astype(int))]
         cols = min(4, len(picks))
         rows = -(-len(picks) // cols)
-        fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 1.9 * rows + 0.6), squeeze=False)
+        fig = Figure(figsize=(3.2 * cols, 1.9 * rows + 0.6), layout="tight")
+        axes = fig.subplots(rows, cols, squeeze=False)
         for ax in axes.ravel():
             ax.axis("off")
         for ax, pair in zip(axes.ravel(), picks, strict=False):
@@ -222,6 +221,4 @@ def plot_examples(path: Path, root: Path, cross: list[dict], summary: dict, coun
             kind = "exact" if pair["exact"] else f"d={pair['distance']}"
             ax.set_title(f"{pair['split_a']} | {pair['split_b']}  {kind}", fontsize=9)
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)

@@ -15,15 +15,12 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure  # no pyplot: no global backend, safe in notebooks
+from scipy import stats
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from scipy import stats  # noqa: E402
-
-from fer_pipeline.errors import PipelineError  # noqa: E402
-from fer_pipeline.io import atomic_file  # noqa: E402
+from fer_pipeline.errors import PipelineError
+from fer_pipeline.io import atomic_file
 
 # Table columns: the paper's four and F1, as test metrics of each run.
 COLUMNS = {
@@ -258,7 +255,8 @@ def plot_bars(path: Path, rows: list[Row], by: list[str], title: str) -> None:
     """Grouped bars: one group per metric, one bar per setting, 95 % CI as error bars."""
     columns = list(COLUMNS)
     width = 0.8 / len(rows)
-    fig, ax = plt.subplots(figsize=(2.0 + 1.4 * len(columns), 4.0))
+    fig = Figure(figsize=(2.0 + 1.4 * len(columns), 4.0), layout="tight")
+    ax = fig.subplots()
     for i, row in enumerate(rows):
         x = np.arange(len(columns)) + (i - (len(rows) - 1) / 2) * width
         means = np.array([row.mean[c] for c in columns])
@@ -271,9 +269,7 @@ def plot_bars(path: Path, rows: list[Row], by: list[str], title: str) -> None:
     ax.set_ylabel("test score (mean over seeds, 95 % CI)")
     ax.legend(title=" / ".join(by), fontsize=8)
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
     fig.savefig(path, dpi=110, format="png")
-    plt.close(fig)
 
 
 def write_comparison(

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure  # no pyplot: no global backend, safe in notebooks
 
 
 def row_normalised(matrix) -> np.ndarray:
@@ -25,7 +22,8 @@ def plot_confusion_matrix(matrix, classes: list[str], path: str | Path, title: s
     shares = row_normalised(counts)
     k = len(classes)
     side = 0.8 + 0.65 * k
-    fig, axes = plt.subplots(1, 2, figsize=(2 * side + 1.5, side))
+    fig = Figure(figsize=(2 * side + 1.5, side), layout="tight")
+    axes = fig.subplots(1, 2)
     panels = (
         (axes[0], counts, "counts", lambda v: f"{int(v)}", counts.max() or 1),
         (axes[1], shares, "share of true class", lambda v: f"{v:.2f}", 1.0),
@@ -43,6 +41,4 @@ def plot_confusion_matrix(matrix, classes: list[str], path: str | Path, title: s
         fig.colorbar(image, ax=ax, fraction=0.046, label=label)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     fig.savefig(path, dpi=110, format="png")
-    plt.close(fig)

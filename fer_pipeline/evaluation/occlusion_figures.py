@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure  # no pyplot: no global backend, safe in notebooks
 
 CMAP = "coolwarm"  # red: occluding the region lowers the true-class probability; blue: raises it
 
@@ -34,13 +31,8 @@ def plot_overlays(
     by_row = {c: [i for i, label in enumerate(labels) if label == c] for c in rows}
     cols = max(len(v) for v in by_row.values())
     limit = _limit(drops)
-    fig, axes = plt.subplots(
-        len(rows),
-        cols,
-        figsize=(1.7 * cols + 1.6, 1.9 * len(rows) + 0.4),
-        squeeze=False,
-        layout="constrained",
-    )
+    fig = Figure(figsize=(1.7 * cols + 1.6, 1.9 * len(rows) + 0.4), layout="constrained")
+    axes = fig.subplots(len(rows), cols, squeeze=False)
     image = None
     for r, c in enumerate(rows):
         for j in range(cols):
@@ -63,7 +55,6 @@ def plot_overlays(
     if title:
         fig.suptitle(title, fontsize=9)
     fig.savefig(path, dpi=100, format="png")
-    plt.close(fig)
 
 
 def plot_class_means(
@@ -79,9 +70,8 @@ def plot_class_means(
     (share of occlusions that change the prediction). Arrays are ``(K, H, W)``; ``counts`` says how
     many faces each mean covers (classes with none are left out)."""
     shown = [k for k in range(len(classes)) if counts[k] > 0]
-    fig, axes = plt.subplots(
-        3, len(shown), figsize=(1.8 * len(shown) + 1.4, 6.0), squeeze=False, layout="constrained"
-    )
+    fig = Figure(figsize=(1.8 * len(shown) + 1.4, 6.0), layout="constrained")
+    axes = fig.subplots(3, len(shown), squeeze=False)
     limit = _limit(mean_drops[shown])
     drop_image = flip_image = None
     for j, k in enumerate(shown):
@@ -98,4 +88,3 @@ def plot_class_means(
     if title:
         fig.suptitle(title, fontsize=9)
     fig.savefig(path, dpi=100, format="png")
-    plt.close(fig)

@@ -1,0 +1,71 @@
+"""The paper's experiment as a one-liner: `train -m experiment=paper_table1` ends with the table."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import run_module
+
+pytestmark = pytest.mark.slow
+
+
+def test_paper_table1_sweeps_optimizers_and_seeds_and_writes_the_table(paper_sweep):
+    client = MlflowClient(f"sqlite:///{paper_sweep / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("fer-pipeline").experiment_id
+    runs = client.search_runs([experiment])
+    (parent,) = [r for r in runs if r.data.tags.get("fer.kind") == "sweep"]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["fer.sweep_keys"] == "optimizer,seed"
+    # The experiment's choices win over params.yaml (which says resnet34 and sgdm in tests).
+    assert sorted((r.data.tags["fer.optimizer"], r.data.params["seed"]) for r in children) == [
+        (o, s) for o in ("adam", "rmsprop", "sgdm") for s in ("1", "2")
+    ]
+    assert {r.data.tags["fer.model"] for r in children} == {"fusion"}
+    for child in children:  # every run tested itself: intervals, predictions, occlusion maps
+        assert {"test/accuracy", "test_ci/accuracy_low", "occlusion/flip_rate"} <= set(
+            child.data.metrics
+        )
+        occlusion = {a.path for a in client.list_artifacts(child.info.run_id, "occlusion")}
+        assert occlusion == {
+            "occlusion/overlays.png",
+            "occlusion/mean_maps.png",
+            "occlusion/occlusion_maps.npz",
+        }
+        reports = {a.path for a in client.list_artifacts(child.info.run_id, "reports")}
+        assert "reports/predictions.csv" in reports
+
+    folder = paper_sweep / "reports/paper_table1"
+    table = (folder / "table.md").read_text()
+    assert table in (paper_sweep / "sweep.log").read_text()  # printed at the end of the sweep
+    for optimizer in ("adam", "rmsprop", "sgdm"):
+        assert f"| {optimizer} | 1, 2 | " in table
+    assert "McNemar's exact test" in table and "t interval over 2 seeds" in table
+    assert "significantly better" in table
+    with (folder / "table.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["optimizer"] for r in rows] == ["adam", "rmsprop", "sgdm"]
+    assert all(r["n_seeds"] == "2" and len(r["run_ids"].split()) == 2 for r in rows)
+    assert (folder / "table.png").read_bytes()[:4] == b"\x89PNG"
+    attached = {a.path for a in client.list_artifacts(parent.info.run_id, "compare")}
+    assert attached == {"compare/table.md", "compare/table.csv", "compare/table.png"}
+
+    # The same table again from the command line, for the newest sweep.
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{paper_sweep / 'mlflow.db'}"}
+    out = run_module(
+        "compare", "--parent", "latest", "--out", "reports/again", cwd=paper_sweep, env=env
+    )
+    assert (paper_sweep / "reports/again/table.md").read_text() == table
+    assert "reports/again/table.png" in out.stdout
+
+
+def test_experiment_without_multirun_is_a_one_line_error(project):
+    result = run_module("train", "experiment=paper_table1", cwd=project, check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "error: experiment=paper_table1 sweeps optimizer, seed: run it with -m "
+        "(python -m fer_pipeline.train -m experiment=paper_table1)"
+    )
