@@ -8,7 +8,7 @@ UV_VERSION := 0.13.9
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: install install-test demo test lint ui
+.PHONY: install install-test demo test lint ui notebooks
 
 $(UV):
 	python3 -m venv $(VENV)
@@ -34,3 +34,7 @@ lint: install-test
 
 ui: install
 	mlflow ui
+
+notebooks: $(UV)
+	$(UV) sync --frozen --inexact --extra notebooks
+	jupyter lab notebooks/

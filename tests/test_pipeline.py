@@ -278,10 +278,10 @@ def test_unknown_config_value(project):
 
 
 def test_bad_occlusion_settings_stop_training_at_start(project):
-    prepared(project)
+    # No data prepared: the settings are checked before anything is read.
     result = run_module("train", "evaluation.occlusion.window=64", cwd=project, check=False)
     assert_one_line_error(result, "evaluation.occlusion.window 64 is larger than the 32 px faces")
-    result = run_module("train", "evaluation.occlusion.stride=0", cwd=project, check=False)
+    result = run_module("evaluate", "evaluation.occlusion.stride=0", cwd=project, check=False)
     assert_one_line_error(result, "evaluation.occlusion.stride must be >= 1, got 0")
     assert not (project / "models").exists() and not (project / "mlflow.db").exists()
 
