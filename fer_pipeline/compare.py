@@ -21,7 +21,7 @@ from mlflow.tracking import MlflowClient
 from fer_pipeline.config import load_config
 from fer_pipeline.errors import PipelineError, exit_on_error
 from fer_pipeline.evaluation.compare import compare_runs
-from fer_pipeline.tracking.runs import describe, find_runs
+from fer_pipeline.tracking.runs import find_runs, runs_of
 from fer_pipeline.tracking.sweep import DEFAULT_BY, SWEEP_KEYS_TAG
 
 
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
         metric=args.metric or cfg.compare.metric,
         alpha=args.alpha if args.alpha is not None else cfg.compare.alpha,
         parent=parent,
-        description=f"sweep {describe(parent)}" if parent else f"experiment '{experiment}'",
+        description=runs_of(parent) if parent else f"experiment '{experiment}'",
     )
     print(result["paths"][0].read_text())
     print(f"compare: {', '.join(str(p) for p in result['paths'])}")

@@ -21,6 +21,12 @@ def describe(run: Run) -> str:
     return f"'{run.info.run_name}' ({run.info.run_id[:8]})"
 
 
+def runs_of(parent: Run) -> str:
+    """How a table names the runs it compares: ``sweep optimizer=sgdm,adam (1a2b3c4d)``."""
+    name = parent.info.run_name or ""
+    return f"{name} ({parent.info.run_id[:8]})" if name.startswith("sweep") else describe(parent)
+
+
 def latest_sweep(client: MlflowClient, experiment_id: str) -> Run:
     sweeps = client.search_runs(
         [experiment_id],

@@ -103,7 +103,7 @@ class ParentRunCallback(Callback):
         from fer_pipeline.compare import setting_keys
         from fer_pipeline.errors import PipelineError
         from fer_pipeline.evaluation.compare import compare_runs
-        from fer_pipeline.tracking.runs import describe, find_runs
+        from fer_pipeline.tracking.runs import find_runs, runs_of
 
         experiment = client.get_experiment(parent.info.experiment_id).name
         try:
@@ -116,7 +116,7 @@ class ParentRunCallback(Callback):
                 metric=config.compare.metric,
                 alpha=config.compare.alpha,
                 parent=parent,
-                description=f"sweep {describe(parent)}",
+                description=runs_of(parent),
             )
         except PipelineError as err:
             print(f"compare: not written: {err}", file=sys.stderr)
