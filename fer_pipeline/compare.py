@@ -22,7 +22,7 @@ from fer_pipeline.config import load_config
 from fer_pipeline.errors import PipelineError, exit_on_error
 from fer_pipeline.evaluation.compare import compare_runs
 from fer_pipeline.tracking.runs import find_runs, runs_of
-from fer_pipeline.tracking.sweep import DEFAULT_BY, SWEEP_KEYS_TAG
+from fer_pipeline.tracking.sweep import setting_keys
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -45,20 +45,6 @@ def parse_tags(pairs: list[str]) -> dict[str, str]:
             raise PipelineError(f"--tag {pair!r}: expected KEY=VALUE")
         tags[key] = value
     return tags
-
-
-def setting_keys(by: str | list[str] | None, parent) -> list[str]:
-    """``--by`` or ``compare.by``; else the keys the parent sweep varied, seed aside; else
-    model and optimizer."""
-    if isinstance(by, str):
-        by = [k.strip() for k in by.split(",") if k.strip()]
-    if by:
-        return list(by)
-    if parent is not None and parent.data.tags.get(SWEEP_KEYS_TAG):
-        swept = [k for k in parent.data.tags[SWEEP_KEYS_TAG].split(",") if k != "seed"]
-        if swept:
-            return swept
-    return list(DEFAULT_BY)
 
 
 @exit_on_error

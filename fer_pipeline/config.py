@@ -70,27 +70,28 @@ def override_key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
 
 
+def read_experiment(name: str) -> dict:
+    """``conf/experiment/<name>.yaml`` as a tree (empty if there is none: composing reports it)."""
+    path = conf_dir() / "experiment" / f"{name}.yaml"
+    return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+
+
 def experiment_sweep(name: str) -> dict[str, str]:
     """The sweep ``conf/experiment/<name>.yaml`` declares (``hydra.sweeper.params``)."""
-    path = conf_dir() / "experiment" / f"{name}.yaml"
-    tree = yaml.safe_load(path.read_text()) if path.is_file() else {}
-    sweeper = ((tree or {}).get("hydra") or {}).get("sweeper") or {}
+    sweeper = (read_experiment(name).get("hydra") or {}).get("sweeper") or {}
     return {key: str(value) for key, value in (sweeper.get("params") or {}).items()}
 
 
 def experiment_keys(name: str) -> set[str]:
     """The keys ``conf/experiment/<name>.yaml`` sets: groups it overrides in its defaults list,
     keys it sweeps and values it sets (dotted)."""
-    path = conf_dir() / "experiment" / f"{name}.yaml"
-    if not path.is_file():
-        return set()  # composing reports the unknown experiment
-    tree = yaml.safe_load(path.read_text()) or {}
+    tree = read_experiment(name)
     keys = set()
     for entry in tree.pop("defaults", []) or []:
         if isinstance(entry, dict):
             keys |= {k.removeprefix("override ").strip().lstrip("/") for k in entry}
-    tree.pop("hydra", None)
-    return keys | set(experiment_sweep(name)) | set(_flatten(tree))
+    sweeper = (tree.pop("hydra", None) or {}).get("sweeper") or {}
+    return keys | set(sweeper.get("params") or {}) | set(_flatten(tree))
 
 
 def chosen_experiment(overrides: list[str]) -> str | None:

@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import csv
 import math
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure  # no pyplot: no global backend, safe in notebooks
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
 from scipy import stats
 
 from fer_pipeline.errors import PipelineError
 from fer_pipeline.io import atomic_file
+from fer_pipeline.tracking.runs import describe, read_predictions, setting_value
 
 # Table columns: the paper's four and F1, as test metrics of each run.
 COLUMNS = {
@@ -286,9 +290,69 @@ def write_comparison(
     return paths
 
 
+def collect_records(
+    client: MlflowClient, runs: list[Run], by: list[str], folder: Path
+) -> tuple[list[RunRecord], str]:
+    """A :class:`RunRecord` per MLflow run (predictions downloaded into ``folder``), and a
+    description of their common data. Refuses (naming the runs) runs without a value for a ``by``
+    key or without a test metric, and runs of different datasets or class lists."""
+    columns = COLUMNS
+    lacking: dict[str, list[Run]] = {}
+    for run in runs:
+        for key in by:
+            if setting_value(run, key) is None:
+                what = f"config key {key!r} (no tag fer.{key}, no param {key})"
+                lacking.setdefault(what, []).append(run)
+        for metric in columns.values():
+            if f"test/{metric}" not in run.data.metrics:
+                lacking.setdefault(f"metric test/{metric} (not tested?)", []).append(run)
+    if lacking:
+        problems = [
+            f"{'all ' if len(bad) == len(runs) else ''}{len(bad)} of {len(runs)} runs lack "
+            f"{what}: {', '.join(describe(r) for r in bad)}"
+            for what, bad in lacking.items()
+        ]
+        raise PipelineError("cannot compare: " + "; ".join(problems))
+    data: dict[tuple[str, str], list[Run]] = {}
+    for run in runs:
+        key = (run.data.tags.get("data.digest", "?"), run.data.tags.get("data.classes", "?"))
+        data.setdefault(key, []).append(run)
+    if len(data) > 1:
+        groups = "; ".join(
+            f"data {run_list[0].data.tags.get('data.name', '?')} digest {digest[:12]} classes "
+            f"{classes}: runs {', '.join(describe(r) for r in run_list)}"
+            for (digest, classes), run_list in data.items()
+        )
+        raise PipelineError(
+            f"cannot compare runs of different data or class lists ({groups}); "
+            f"select one with --tag data.digest=<digest> or --parent"
+        )
+    records = []
+    for i, run in enumerate(runs):
+        metrics = {c: run.data.metrics[f"test/{m}"] for c, m in columns.items()}
+        ci = {
+            c: (run.data.metrics[f"test_ci/{m}_low"], run.data.metrics[f"test_ci/{m}_high"])
+            for c, m in columns.items()
+            if f"test_ci/{m}_low" in run.data.metrics
+        }
+        records.append(
+            RunRecord(
+                run_id=run.info.run_id,
+                name=run.info.run_name,
+                setting=tuple(setting_value(run, k) for k in by),
+                seed=run.data.params.get("seed", "?"),
+                metrics=metrics,
+                ci=ci,
+                correct=read_predictions(client, run, folder / str(i)),
+            )
+        )
+    ((digest, _),) = data
+    return records, f"{runs[0].data.tags.get('data.name', '?')} (digest {digest[:12]})"
+
+
 def compare_runs(
-    client,
-    runs: list,
+    client: MlflowClient,
+    runs: list[Run],
     by: list[str],
     out_dir: Path,
     metric: str = "accuracy",
@@ -299,14 +363,10 @@ def compare_runs(
     """The whole comparison for MLflow ``runs``: records, rows, significance, the three files in
     ``out_dir``, and (with ``parent``) the files logged to the parent run under ``compare/``.
     Returns ``{"rows", "significance", "paths"}``."""
-    import tempfile
-
-    from fer_pipeline.tracking.runs import collect_records
-
     if metric not in COLUMNS:
         raise PipelineError(f"compare.metric {metric!r} is not one of {', '.join(COLUMNS)}")
     with tempfile.TemporaryDirectory() as tmp:
-        records, data = collect_records(client, runs, by, COLUMNS, Path(tmp))
+        records, data = collect_records(client, runs, by, Path(tmp))
     rows = rows_by_setting(records)
     sig = significance(rows, metric, alpha)
     faces = next((len(r.correct) for r in records if r.correct), None)

@@ -103,7 +103,7 @@ def occlusion_report(
     counts = [int((labels == c).sum()) for c in range(k)]
     per_class_mean = {
         name: np.stack(
-            [a[labels.numpy() == c].mean(0) if counts[c] else a[0] * 0 for c in range(k)]
+            [a[labels.numpy() == c].mean(0) if counts[c] else np.zeros_like(a[0]) for c in range(k)]
         )
         for name, a in (("face", faces), ("drop", drop), ("flip", flip))
     }

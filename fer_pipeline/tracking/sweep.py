@@ -12,10 +12,28 @@ from hydra.experimental.callback import Callback
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
+from fer_pipeline.errors import PipelineError
+from fer_pipeline.evaluation.compare import compare_runs
+from fer_pipeline.tracking.runs import find_runs, runs_of
+
 PARENT_RUN_ENV = "FER_PIPELINE_PARENT_RUN_ID"
 SWEEP_KEYS_TAG = "fer.sweep_keys"  # the config keys a sweep varies, comma-separated
 DEFAULT_BY = ("model", "optimizer")  # a setting, when nothing says otherwise
 SUMMARY_METRICS = ("val/acc_best", "test/accuracy", "test/f1_macro", "test/specificity_macro")
+
+
+def setting_keys(by: str | list[str] | None, parent) -> list[str]:
+    """``--by`` or ``compare.by``; else the keys the parent sweep varied, seed aside; else
+    model and optimizer."""
+    if isinstance(by, str):
+        by = [k.strip() for k in by.split(",") if k.strip()]
+    if by:
+        return list(by)
+    if parent is not None and parent.data.tags.get(SWEEP_KEYS_TAG):
+        swept = [k for k in parent.data.tags[SWEEP_KEYS_TAG].split(",") if k != "seed"]
+        if swept:
+            return swept
+    return list(DEFAULT_BY)
 
 
 def experiment_id(client: MlflowClient, name: str) -> str:
@@ -100,11 +118,6 @@ class ParentRunCallback(Callback):
     def compare(client: MlflowClient, config: DictConfig, parent) -> None:
         """The comparison table of the sweep's runs (see :mod:`fer_pipeline.compare`); a sweep
         whose runs cannot be compared still finishes, with the reason printed."""
-        from fer_pipeline.compare import setting_keys
-        from fer_pipeline.errors import PipelineError
-        from fer_pipeline.evaluation.compare import compare_runs
-        from fer_pipeline.tracking.runs import find_runs, runs_of
-
         experiment = client.get_experiment(parent.info.experiment_id).name
         try:
             runs, _ = find_runs(client, experiment, parent.info.run_id)
