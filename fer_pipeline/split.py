@@ -6,6 +6,8 @@ Writes into ``paths.split`` (``data/split``):
   ``split``;
 - ``leakage.json``, ``leakage_pairs.csv``, ``leakage.png``: near-duplicate faces across splits
   (``split.leakage``), with example pairs as a picture;
+- ``packed/``: each split's faces in one uint8 array (``fer_pipeline/data/packed.py``), what
+  training reads with ``loader.source=packed``;
 - ``card.json`` / ``card.md``: the final counts per split and class, the leakage result and the
   source's card (file, checksum, counts as published).
 
@@ -26,7 +28,8 @@ from fer_pipeline.data.leakage import (
     plot_examples,
     write_pairs,
 )
-from fer_pipeline.data.split import SPLITS, assign_splits, write_manifest
+from fer_pipeline.data.packed import PACKED_DIR, pack_splits
+from fer_pipeline.data.split import SPLITS, assign_splits, read_manifest, write_manifest
 from fer_pipeline.errors import PipelineError, exit_on_error
 from fer_pipeline.io import atomic_dir, write_json
 from fer_pipeline.tracking.provenance import file_md5
@@ -68,6 +71,14 @@ def main(argv: list[str] | None = None) -> None:
     check_nonempty(final, cfg, when=f" after split.leakage.action={leak.action}")
     with atomic_dir(cfg.paths.split) as tmp:
         write_manifest(tmp / "manifest.csv", faces, final)
+        manifest_md5 = file_md5(tmp / "manifest.csv")
+        packed = pack_splits(
+            faces.root,
+            read_manifest(tmp / "manifest.csv", faces.classes),
+            faces.info.get("grayscale", True),
+            tmp / PACKED_DIR,
+            manifest_md5,
+        )
         write_json(tmp / "leakage.json", {**leakage, "examples": pairs[:20]})
         write_pairs(tmp / "leakage_pairs.csv", pairs)
         plot_examples(tmp / "leakage.png", faces.root, pairs, leakage, leak.examples)
@@ -78,10 +89,18 @@ def main(argv: list[str] | None = None) -> None:
             file_md5s=prints.files,
             official_split=faces.has_official_split,
             leakage=leakage,
-            manifest_md5=file_md5(tmp / "manifest.csv"),
+            manifest_md5=manifest_md5,
         )
         write_card(tmp, card)
     print(f"split: {card['totals']} in {cfg.paths.split}/manifest.csv")
+    print(
+        f"  packed: {cfg.paths.split}/{PACKED_DIR}/"
+        + (
+            "{train,val,test}.npy"
+            if "shape" in packed
+            else f" nothing ({packed['unpacked_reason']})"
+        )
+    )
     print(
         f"  leakage: {leakage['cross_split_pairs']} near-duplicate pairs across splits "
         f"({leakage['exact_cross_split_pairs']} exact, {leakage['pairs']}); "

@@ -80,6 +80,16 @@ def run_module(
     return result
 
 
+@pytest.fixture(scope="session")
+def split_project(tmp_path_factory) -> Path:
+    """A tiny project after `prepare`, `crop` and `split` (faces, manifest, packed arrays); tests
+    read it and must not change it."""
+    root = make_project(tmp_path_factory.mktemp("split") / "project")
+    for stage in ("prepare", "crop", "split"):
+        run_module(stage, cwd=root)
+    return root
+
+
 # Tiny evaluation settings for sweeps in tests: a few resamples, two faces per class for occlusion.
 TINY_EVALUATION = ("evaluation.bootstrap.resamples=100", "evaluation.occlusion.faces_per_class=2")
 

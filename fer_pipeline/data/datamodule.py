@@ -1,6 +1,10 @@
-"""``FERDataModule``: the split manifest as train/val/test loaders, with albumentations augmentation.
+"""``FERDataModule``: the split manifest as train/val/test loaders.
 
-Faces are small (48 px gray is 2.3 kB), so each split is read into memory once at setup.
+Faces are small (48 px gray is 2.3 kB), so each split is held in memory: read from the packed arrays
+the split stage writes (``loader.source=packed``, no image file opened) or from the image files
+(``files``). Training augmentation runs per image with albumentations on the CPU
+(``loader.augmentation=albumentations``) or on whole uint8 batches on the training device after the
+transfer (``batched``, :mod:`fer_pipeline.data.batch_augment`); ``auto`` picks ``batched`` on a GPU.
 """
 
 from __future__ import annotations
@@ -15,9 +19,15 @@ import torch
 from albumentations.pytorch import ToTensorV2
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
+from fer_pipeline.data.batch_augment import BatchAugment
 from fer_pipeline.data.image_folder import read_info
 from fer_pipeline.data.images import read_image
+from fer_pipeline.data.packed import load_packed
 from fer_pipeline.data.split import SPLITS, read_manifest
+from fer_pipeline.errors import PipelineError
+
+SOURCES = ("packed", "files")
+AUGMENTATIONS = ("albumentations", "batched", "auto")
 
 
 def build_transform(
@@ -67,9 +77,12 @@ def reseed_worker_augmentation(worker_id: int) -> None:
 
 
 class FaceDataset(Dataset):
-    """In-memory faces: ``images`` uint8 ``(N, H, W)`` or ``(N, H, W, 3)``, ``labels`` ``(N,)``."""
+    """In-memory faces: ``images`` uint8 ``(N, H, W)`` or ``(N, H, W, 3)``, ``labels`` ``(N,)``;
+    each item through ``transform`` (albumentations)."""
 
-    def __init__(self, images: list[np.ndarray], labels: list[int], paths: list[str], transform):
+    def __init__(
+        self, images: list[np.ndarray] | np.ndarray, labels: list[int], paths: list[str], transform
+    ):
         self.images, self.labels, self.paths, self.transform = images, labels, paths, transform
 
     def __len__(self) -> int:
@@ -78,6 +91,24 @@ class FaceDataset(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         image = self.transform(image=self.images[i])["image"]
         return image, self.labels[i]
+
+
+class BatchedFaces(FaceDataset):
+    """Faces fetched a batch at a time (``DataLoader`` calls ``__getitems__`` with a batch's indices):
+    ``(uint8 (B, H, W[, 3]), labels (B,))``, left for :class:`BatchAugment` on the device."""
+
+    def __init__(self, images: np.ndarray, labels: list[int], paths: list[str]):
+        super().__init__(images, labels, paths, transform=None)
+        self.label_tensor = torch.as_tensor(labels, dtype=torch.long)
+
+    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        order = np.asarray(indices)
+        return torch.from_numpy(np.ascontiguousarray(self.images[order])), self.label_tensor[order]
+
+
+def keep_batch(batch):
+    """``collate_fn`` for :class:`BatchedFaces`: its ``__getitems__`` already made the batch."""
+    return batch
 
 
 STAGE_SPLITS = {
@@ -107,8 +138,18 @@ class FERDataModule(pl.LightningDataModule):
         std: float = 0.226,
         augment: dict | None = None,
         seed: int = 0,
+        source: str = "packed",
+        augmentation: str = "albumentations",
+        pin_memory: bool = False,
     ):
         super().__init__()
+        if source not in SOURCES:
+            raise PipelineError(f"loader.source must be one of {SOURCES}, got '{source}'")
+        if augmentation not in AUGMENTATIONS[:2]:
+            raise PipelineError(
+                f"loader.augmentation must be one of {AUGMENTATIONS}, got '{augmentation}'"
+            )
+        self.source, self.augmentation, self.pin_memory = source, augmentation, pin_memory
         self.seed = seed
         self.faces_dir = Path(faces_dir)
         self.manifest = Path(manifest)
@@ -123,6 +164,7 @@ class FERDataModule(pl.LightningDataModule):
         self.dataset_name: str = info.get("name", self.faces_dir.name)
         self.grayscale: bool = info.get("grayscale", True)
         self.splits: dict[str, FaceDataset] = {}
+        self.batch_augment = BatchAugment(input_size, mean, std, self.augment, seed)
 
     @property
     def num_classes(self) -> int:
@@ -138,18 +180,44 @@ class FERDataModule(pl.LightningDataModule):
         augmented = build_transform(self.input_size, self.mean, self.std, self.augment, self.seed)
         for split in needed:
             chosen = [row for row in rows if row["split"] == split]
-            images = [read_image(self.faces_dir / r["path"], self.grayscale) for r in chosen]
-            self.splits[split] = FaceDataset(
-                images,
-                [r["label"] for r in chosen],
-                [r["path"] for r in chosen],
-                augmented if split == "train" else plain,
+            labels, paths = [r["label"] for r in chosen], [r["path"] for r in chosen]
+            images = self._images(split, chosen)
+            if split == "train" and self.augmentation == "batched":
+                self.splits[split] = BatchedFaces(self._stacked(images), labels, paths)
+            else:
+                transform = augmented if split == "train" else plain
+                self.splits[split] = FaceDataset(images, labels, paths, transform)
+
+    def _images(self, split: str, rows: list[dict]) -> np.ndarray | list[np.ndarray]:
+        if self.source == "packed":
+            return load_packed(self.manifest.parent, split, self.manifest)
+        return [read_image(self.faces_dir / r["path"], self.grayscale) for r in rows]
+
+    def _stacked(self, images: np.ndarray | list[np.ndarray]) -> np.ndarray:
+        if isinstance(images, np.ndarray):
+            return images
+        shapes = {image.shape for image in images}
+        if len(shapes) > 1:
+            raise PipelineError(
+                f"faces in {self.faces_dir} differ in size ({sorted(shapes)[:3]}): "
+                f"loader.augmentation=batched needs one size; use albumentations"
             )
+        return np.stack(images)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        """Batched path: uint8 faces on the device -> augmented (training) and normalised floats."""
+        x, y = batch
+        if x.dtype == torch.uint8:
+            x = self.batch_augment(x, train=self.trainer is None or self.trainer.training)
+        return x, y
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         dataset = self.splits[split]
+        batched = isinstance(dataset, BatchedFaces)
         return DataLoader(
             dataset,
+            collate_fn=keep_batch if batched else None,
+            pin_memory=self.pin_memory,
             batch_size=self.batch_size if split == "train" else self.eval_batch_size,
             shuffle=shuffle,
             num_workers=self.num_workers,
@@ -167,11 +235,22 @@ class FERDataModule(pl.LightningDataModule):
         return self._loader("test", shuffle=False)
 
 
+def on_gpu(accelerator: str) -> bool:
+    """Whether a trainer with ``accelerator`` trains on a GPU."""
+    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+
+
 def build_datamodule(cfg) -> FERDataModule:
-    """The DataModule of a composed config: ``paths.faces``, the split manifest, ``loader``."""
+    """The DataModule of a composed config: ``paths.faces``, the split manifest, ``loader``;
+    ``loader.augmentation=auto`` is ``batched`` when ``trainer.accelerator`` is a GPU."""
+    loader = dict(cfg.loader)
+    gpu = on_gpu(cfg.trainer.accelerator)
+    if loader.get("augmentation") == "auto":
+        loader["augmentation"] = "batched" if gpu else "albumentations"
     return FERDataModule(
         faces_dir=cfg.paths.faces,
         manifest=str(Path(cfg.paths.split) / "manifest.csv"),
         seed=cfg.seed,
-        **cfg.loader,
+        pin_memory=gpu,
+        **loader,
     )
