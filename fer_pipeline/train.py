@@ -37,6 +37,8 @@ from fer_pipeline.tracking.provenance import dvc_hashes, file_md5, flat_params, 
 from fer_pipeline.tracking.sweep import PARENT_RUN_ENV
 
 CHOICE_GROUPS = ("data", "model", "optimizer", "scheduler", "trainer")
+# Keys of the trainer config that FERModule takes; the rest are pytorch_lightning.Trainer arguments.
+MODULE_SPEED_KEYS = ("channels_last", "compile", "compile_backend")
 
 
 def class_weights(labels: list[int], num_classes: int) -> torch.Tensor:
@@ -67,20 +69,13 @@ def run_tags(
     return tags
 
 
-def train(cfg: DictConfig) -> float:
-    """Fit, checkpoint, log; return the best validation accuracy (what a sweeper maximises)."""
-    hydra_cfg = HydraConfig.get()
-    multirun = hydra_cfg.mode == RunMode.MULTIRUN
-    choices = dict(hydra_cfg.runtime.choices)
-    check_evaluation(cfg)  # a bad occlusion window fails now, not after training
-    pl.seed_everything(cfg.seed, workers=True, verbose=False)
-
-    datamodule = build_datamodule(cfg)
+def build_module(cfg: DictConfig, datamodule: FERDataModule) -> FERModule:
+    """The configured net in a FERModule (loss, optimizer, speed options); sets up ``fit`` data.
+    A missing ImageNet weights file fails here, before any image is loaded."""
     in_channels = 1 if datamodule.grayscale else 3
-    # Before loading any image: a missing ImageNet weights file fails here, at start.
     net = build_net(cfg.model, datamodule.num_classes, in_channels)
     datamodule.setup("fit")
-    module = FERModule(
+    return FERModule(
         net,
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler) if cfg.scheduler else None,
@@ -93,7 +88,26 @@ def train(cfg: DictConfig) -> float:
         ),
         config=OmegaConf.to_container(cfg, resolve=True),
         in_channels=in_channels,
+        **{key: cfg.trainer[key] for key in MODULE_SPEED_KEYS if key in cfg.trainer},
     )
+
+
+def build_trainer(cfg: DictConfig, **kwargs) -> pl.Trainer:
+    """``pytorch_lightning.Trainer`` from the ``trainer`` config, less the keys FERModule takes."""
+    trainer_cfg = {k: v for k, v in cfg.trainer.items() if k not in MODULE_SPEED_KEYS}
+    return instantiate(trainer_cfg, **kwargs)
+
+
+def train(cfg: DictConfig) -> float:
+    """Fit, checkpoint, log; return the best validation accuracy (what a sweeper maximises)."""
+    hydra_cfg = HydraConfig.get()
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    choices = dict(hydra_cfg.runtime.choices)
+    check_evaluation(cfg)  # a bad occlusion window fails now, not after training
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    datamodule = build_datamodule(cfg)
+    module = build_module(cfg, datamodule)
 
     job_dir = Path(hydra_cfg.runtime.output_dir)
     models_dir = job_dir / "models" if multirun else Path(cfg.paths.models)
@@ -116,8 +130,8 @@ def train(cfg: DictConfig) -> float:
             save_weights_only=True,
             auto_insert_metric_name=False,
         )
-        trainer = instantiate(
-            cfg.trainer, logger=logger, callbacks=[checkpoint], default_root_dir=str(job_dir)
+        trainer = build_trainer(
+            cfg, logger=logger, callbacks=[checkpoint], default_root_dir=str(job_dir)
         )
         trainer.fit(module, datamodule=datamodule)
         best_score = float(checkpoint.best_model_score or 0.0)

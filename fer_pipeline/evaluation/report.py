@@ -28,6 +28,7 @@ from fer_pipeline.evaluation.occlusion import (
     sample_per_class,
 )
 from fer_pipeline.evaluation.occlusion_figures import plot_class_means, plot_overlays
+from fer_pipeline.evaluation.tta import check_tta
 from fer_pipeline.io import atomic_file, write_json
 from fer_pipeline.models.module import FERModule
 
@@ -172,6 +173,7 @@ def check_evaluation(cfg) -> None:
             f"evaluation.bootstrap: resamples must be >= 1 and level in (0, 1), got "
             f"{boot.resamples} and {boot.level}"
         )
+    check_tta(cfg.evaluation.tta, cfg.evaluation.tta_crop)
     occlusion = cfg.evaluation.occlusion
     if occlusion.enabled:
         check_settings(occlusion.window, occlusion.stride, cfg.loader.input_size)
@@ -198,6 +200,7 @@ def write_test_report(
     datamodule.setup("test")
     classes = datamodule.classes
     test = datamodule.splits["test"]
+    module.tta = (evaluation.tta, evaluation.tta_crop)
     probs, labels = predict(module, datamodule.test_dataloader(), accelerator)
     report = classification_report(probs, labels, classes)
     boot = evaluation.bootstrap
@@ -206,6 +209,7 @@ def write_test_report(
         "test": {name: report[name] for name in HEADLINE},
         "ci": intervals,
         "bootstrap": {"resamples": boot.resamples, "level": boot.level, "seed": boot.seed},
+        "tta": evaluation.tta,
         "num_test_samples": report["num_samples"],
         "per_class": report["per_class"],
         "confusion_matrix": report["confusion_matrix"],

@@ -15,6 +15,9 @@ from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from fer_pipeline.errors import PipelineError
+from fer_pipeline.evaluation.tta import predict_proba
+
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 
 
 class FERModule(pl.LightningModule):
@@ -29,6 +32,12 @@ class FERModule(pl.LightningModule):
         class_weights: per-class loss weights ``(K,)`` or ``None``.
         config: the resolved experiment config, stored in checkpoints so they rebuild their net.
         in_channels: input channels of ``net`` (1 gray, 3 RGB), stored for the same reason.
+        channels_last: keep the net's weights and inputs in NHWC layout (faster convolutions on
+            GPUs with tensor cores and on recent CPUs).
+        compile: ``torch.compile`` mode for the net (``default``, ``reduce-overhead``,
+            ``max-autotune``), or ``False``. Compiled in place: checkpoints keep their keys.
+        compile_backend: ``torch.compile`` backend: ``inductor`` (generated kernels), or
+            ``aot_eager`` / ``eager`` (trace only, to check a model compiles).
     """
 
     def __init__(
@@ -41,6 +50,9 @@ class FERModule(pl.LightningModule):
         class_weights: torch.Tensor | None = None,
         config: dict | None = None,
         in_channels: int = 1,
+        channels_last: bool = False,
+        compile: str | bool = False,
+        compile_backend: str = "inductor",
     ):
         super().__init__()
         # In checkpoints only: train logs the flat config to MLflow once, as `optimizer.lr` etc.
@@ -48,6 +60,17 @@ class FERModule(pl.LightningModule):
             ignore=["net", "optimizer", "scheduler", "class_weights"], logger=False
         )
         self.net = net
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        if channels_last:
+            self.net.to(memory_format=torch.channels_last)
+        if compile:
+            mode = "default" if compile is True else str(compile)
+            if mode not in COMPILE_MODES:
+                raise PipelineError(
+                    f"trainer.compile must be false or one of {COMPILE_MODES}, got {compile}"
+                )
+            self.net.compile(mode=mode, backend=compile_backend)
+        self.tta: tuple[str, float] = ("none", 1.0)  # test-time augmentation for predict_step
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         num_classes = len(classes)
@@ -58,7 +81,7 @@ class FERModule(pl.LightningModule):
         self.val_acc_best = MaxMetric()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        return self.net(x.contiguous(memory_format=self.memory_format))
 
     def model_step(self, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x, y = batch
@@ -91,9 +114,10 @@ class FERModule(pl.LightningModule):
         self.log("val/acc_best", self.val_acc_best.compute())
 
     def predict_step(self, batch, batch_idx: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(probabilities (B, K), labels (B,))``."""
+        """``(probabilities (B, K), labels (B,))``, averaged over the views of ``self.tta``
+        (``(mode, crop)``, see :mod:`fer_pipeline.evaluation.tta`)."""
         x, y = batch
-        return self(x).softmax(dim=1), y
+        return predict_proba(self, x, *self.tta), y
 
     def configure_optimizers(self):
         if self.optimizer_factory is None:
