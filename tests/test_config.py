@@ -144,3 +144,15 @@ def test_an_experiment_sets_its_choices_over_params():
     assert cfg.compare.name == "paper_table1" and list(cfg.compare.by) == ["optimizer"]
     with pytest.raises(PipelineError, match="experiment/nothing"):
         load_config(["experiment=nothing"])
+
+
+def test_the_fer2013_recipe_composes_for_gpu_and_for_a_cpu_look():
+    cfg = load_config(["experiment=fer2013_hybrid"])
+    assert (cfg.data.name, cfg.face.detector, cfg.model.name) == ("fer2013", "none", "fusion")
+    assert cfg.model.net.stem == "small" and cfg.optimizer.nesterov is True
+    assert cfg.trainer.accelerator == "gpu" and cfg.trainer.precision == "bf16-mixed"
+    assert cfg.loader.source == "packed" and cfg.evaluation.tta == "tencrop"
+    assert cfg.loss.label_smoothing == 0.1
+    cpu = load_config(["experiment=fer2013_hybrid", "trainer=cpu", "trainer.max_epochs=3"])
+    assert cpu.trainer.accelerator == "cpu" and cpu.trainer.max_epochs == 3
+    assert cpu.trainer.channels_last is True  # the recipe's choice survives the trainer swap
