@@ -36,7 +36,7 @@ VARIANTS = {
         "loader.augment.scale=0.05",
         "loader.augment.erase=0.0",
     ],  # fmt: skip
-    "adam": ["optimizer=adam", "~optimizer.nesterov", "~optimizer.momentum", "optimizer.lr=0.001"],
+    "sgd_nesterov": ["optimizer=sgdm", "optimizer.lr=0.05", "+optimizer.nesterov=true"],
 }
 
 

@@ -149,7 +149,7 @@ def test_an_experiment_sets_its_choices_over_params():
 def test_the_fer2013_recipe_composes_for_gpu_and_for_a_cpu_look():
     cfg = load_config(["experiment=fer2013_hybrid"])
     assert (cfg.data.name, cfg.face.detector, cfg.model.name) == ("fer2013", "none", "fusion")
-    assert cfg.model.net.stem == "small" and cfg.optimizer.nesterov is True
+    assert cfg.model.net.stem == "small" and cfg.optimizer._target_ == "torch.optim.Adam"
     assert cfg.trainer.accelerator == "gpu" and cfg.trainer.precision == "bf16-mixed"
     assert cfg.loader.source == "packed" and cfg.evaluation.tta == "tencrop"
     assert cfg.loss.label_smoothing == 0.1
