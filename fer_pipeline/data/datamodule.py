@@ -27,7 +27,7 @@ from fer_pipeline.data.split import SPLITS, read_manifest
 from fer_pipeline.errors import PipelineError
 
 SOURCES = ("packed", "files")
-AUGMENTATIONS = ("albumentations", "batched", "auto")
+AUGMENTATIONS = ("albumentations", "batched")  # the config's `auto` is resolved by build_datamodule
 
 
 def build_transform(
@@ -145,9 +145,9 @@ class FERDataModule(pl.LightningDataModule):
         super().__init__()
         if source not in SOURCES:
             raise PipelineError(f"loader.source must be one of {SOURCES}, got '{source}'")
-        if augmentation not in AUGMENTATIONS[:2]:
+        if augmentation not in AUGMENTATIONS:
             raise PipelineError(
-                f"loader.augmentation must be one of {AUGMENTATIONS}, got '{augmentation}'"
+                f"loader.augmentation must be one of {(*AUGMENTATIONS, 'auto')}, got '{augmentation}'"
             )
         self.source, self.augmentation, self.pin_memory = source, augmentation, pin_memory
         self.seed = seed

@@ -73,12 +73,12 @@ class Backbone(nn.Module):
             raise PipelineError(f"unknown backbone '{name}' (choose from {sorted(BACKBONES)})")
         if in_channels not in (1, 3):
             raise PipelineError(f"in_channels must be 1 or 3, got {in_channels}")
+        if stem not in STEMS:
+            raise PipelineError(f"model.net.stem must be one of {STEMS}, got '{stem}'")
         builder, _ = BACKBONES[name]
         net = builder(weights=None, zero_init_residual=not pretrained)  # stabler from scratch
         if pretrained:
             net.load_state_dict(load_imagenet_state_dict(name))
-        if stem not in STEMS:
-            raise PipelineError(f"model.net.stem must be one of {STEMS}, got '{stem}'")
         self.repeat = 3 if in_channels == 1 and gray_to_rgb and stem == "imagenet" else 1
         if stem == "small":
             net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1, bias=False)

@@ -131,3 +131,12 @@ def test_faces_of_different_sizes_are_not_packed(split_project, tmp_path):
     info = pack_splits(faces, rows, True, tmp_path / "packed", "md5")
     assert str(odd) in info["unpacked_reason"] and not list((tmp_path / "packed").glob("*.npy"))
     assert json.loads((tmp_path / "packed/info.json").read_text()) == info
+
+
+@pytest.mark.parametrize(
+    ("option", "key"),
+    [({"source": "lmdb"}, "loader.source"), ({"augmentation": "gpu"}, "loader.augmentation")],
+)
+def test_unknown_loader_choice_is_a_clear_error(split_project, option, key):
+    with pytest.raises(PipelineError, match=f"{key} must be one of .*got"):
+        datamodule(split_project, **option)

@@ -98,3 +98,17 @@ def test_gray_stem_sums_rgb_weights(tmp_path, monkeypatch):
 def test_unknown_backbone():
     with pytest.raises(PipelineError, match="resnet18"):
         Backbone("resnet18")
+
+
+def test_small_stem_keeps_more_resolution_for_small_faces():
+    x = torch.randn(2, 1, 48, 48)
+    first_stage = {}
+    for stem, maxpool in (("imagenet", True), ("small", True), ("small", False)):
+        net = Backbone("resnet34", stem=stem, maxpool=maxpool).net
+        h = net.maxpool(
+            net.relu(net.bn1(net.conv1(x if stem == "small" else x.expand(-1, 3, -1, -1))))
+        )
+        first_stage[(stem, maxpool)] = h.shape[-1]
+    assert first_stage == {("imagenet", True): 12, ("small", True): 24, ("small", False): 48}
+    with pytest.raises(PipelineError, match="model.net.stem must be one of"):
+        Backbone("resnet34", stem="tiny")
