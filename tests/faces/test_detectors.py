@@ -135,8 +135,15 @@ def test_retinaface_runs_end_to_end_from_a_weights_file(tmp_path, retinaface_sta
             x1, y1, x2, y2 = d.box
             assert 0 <= x1 < x2 <= w - 1 and 0 <= y1 < y2 <= h - 1  # clipped to the image
             assert d.landmarks.shape == (5, 2) and 0.0 <= d.score <= 1.0
-    # Same image, same detections, whatever its place in the batch.
-    assert np.allclose([d.box for d in results[0]], [d.box for d in results[2]], atol=1e-3)
+    # Same image, same confident detections, whatever its place in the batch. Scores differ by
+    # float noise (~1e-6) between batch positions, so among the hundreds of near-tied boxes that
+    # confidence 0 lets through NMS may keep different ones; greedy NMS keeps a box only for what
+    # scores higher, so the boxes above a well-separated score are the same set.
+    first, again = (sorted((d for d in r if d.score > 0.8), key=lambda d: -d.score) for r in
+                    (results[0], results[2]))  # fmt: skip
+    assert len(first) == len(again) >= 1
+    for a, b in zip(first, again, strict=True):
+        assert np.allclose(a.box, b.box, atol=1e-3) and abs(a.score - b.score) < 1e-4
     cropper = FaceCropper(
         "retinaface",
         size=32,
