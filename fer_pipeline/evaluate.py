@@ -4,6 +4,10 @@ Writes ``reports/metrics.json`` (DVC metrics, with bootstrap intervals), ``repor
 ``reports/confusion_matrix.png`` and ``reports/occlusion/`` (DVC plots), ``reports/occlusion_maps.npz``
 and logs them, with ``test/*`` metrics, to the training run recorded in ``reports/train.json``.
 
+The faces are preprocessed as the checkpoint's own config says (input size, normalisation), and
+its class list must be the data's: the current ``conf/`` chooses only the data and the evaluation
+settings. The checkpoint is loaded without running any code it may hold.
+
     python -m fer_pipeline.evaluate [hydra overrides]
 """
 
@@ -13,15 +17,34 @@ import json
 import sys
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from fer_pipeline.config import load_config
 from fer_pipeline.data.datamodule import build_datamodule
+from fer_pipeline.dvc_outputs import restore_outputs
 from fer_pipeline.errors import PipelineError, exit_on_error
 from fer_pipeline.evaluation.report import check_evaluation, write_test_report
 from fer_pipeline.models.module import load_trained
 
+PREPROCESSING = ("input_size", "mean", "std")  # loader keys the model was trained with
+
+
+def checkpoint_datamodule(cfg, module):
+    """The test data of ``cfg``, preprocessed as ``module`` was trained (its config's loader)."""
+    trained = module.config.loader
+    cfg = OmegaConf.merge(cfg, {"loader": {k: trained[k] for k in PREPROCESSING}})
+    datamodule = build_datamodule(cfg)
+    if list(datamodule.classes) != list(module.hparams.classes):
+        raise PipelineError(
+            f"the checkpoint's classes {list(module.hparams.classes)} are not the data's "
+            f"{datamodule.classes} ({cfg.paths.faces})"
+        )
+    return datamodule
+
 
 @exit_on_error
 def main(argv: list[str] | None = None) -> None:
+    restore_outputs()
     cfg = load_config(sys.argv[1:] if argv is None else argv)
     check_evaluation(cfg)
     reports = Path(cfg.paths.reports)
@@ -30,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
         raise PipelineError(f"{train_json} is missing (run the train stage first)")
     run = json.loads(train_json.read_text())
     module = load_trained(Path(cfg.paths.models) / "best.ckpt")
-    datamodule = build_datamodule(cfg)
+    datamodule = checkpoint_datamodule(cfg, module)
     metrics = write_test_report(
         module,
         datamodule,

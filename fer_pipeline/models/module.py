@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,13 +10,14 @@ import pytorch_lightning as pl
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from fer_pipeline.errors import PipelineError
 from fer_pipeline.evaluation.tta import predict_proba
+from fer_pipeline.rng import global_rng_state, set_global_rng_state
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 
@@ -78,7 +80,10 @@ class FERModule(pl.LightningModule):
         self.train_loss, self.val_loss = MeanMetric(), MeanMetric()
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
+        # Best val/acc of the real validation epochs (never the sanity check's few batches): the
+        # same number as the best checkpoint's score. Persistent, so a resumed run keeps it.
         self.val_acc_best = MaxMetric()
+        self.val_acc_best.persistent(True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x.contiguous(memory_format=self.memory_format))
@@ -110,8 +115,20 @@ class FERModule(pl.LightningModule):
         self.log("val/acc", self.val_acc, on_step=False, on_epoch=True, prog_bar=True)
 
     def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:  # a couple of batches of one class: not a score
+            return
         self.val_acc_best(self.val_acc.compute())
         self.log("val/acc_best", self.val_acc_best.compute())
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """A full checkpoint (``last.ckpt``) also holds every global RNG state, so a resumed run
+        shuffles and augments as the unbroken run would have."""
+        if "optimizer_states" in checkpoint:
+            checkpoint["rng"] = global_rng_state()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if "rng" in checkpoint:
+            set_global_rng_state(checkpoint["rng"])
 
     def predict_step(self, batch, batch_idx: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(probabilities (B, K), labels (B,))``, averaged over the views of ``self.tta``
@@ -142,20 +159,58 @@ def build_net(model_cfg, num_classes: int, in_channels: int) -> nn.Module:
         raise PipelineError(f"model.net: {' '.join(str(err).split())}") from None
 
 
-def load_trained(checkpoint: str | Path) -> FERModule:
-    """A trained :class:`FERModule` from a checkpoint written by the train stage, in eval mode."""
-    checkpoint = Path(checkpoint)
-    if not checkpoint.is_file():
-        raise PipelineError(f"checkpoint {checkpoint} is missing (run the train stage first)")
+def read_checkpoint(path: str | Path) -> dict:
+    """A checkpoint's content, loaded without running any code it may hold
+    (``torch.load(weights_only=True)``); one-line errors naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise PipelineError(f"checkpoint {path} is missing (run the train stage first)")
     try:
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        reason = " ".join(str(err).split("Check the documentation")[0].split())[:300]
+        raise PipelineError(
+            f"{path} holds more than weights and plain values and was not loaded "
+            f"(it could run code): {reason}"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        raise PipelineError(
+            f"{path} is not a readable checkpoint ({' '.join(str(err).split())[:300]})"
+        ) from None
+
+
+def checkpoint_config(state: dict, path: str | Path) -> tuple[DictConfig, list[str], int]:
+    """The experiment config, class list and input channels a train-stage checkpoint was made with."""
+    try:
         hparams = state["hyper_parameters"]
-        config = OmegaConf.create(hparams["config"])
-    except (KeyError, RuntimeError, EOFError, OSError) as err:
-        raise PipelineError(f"{checkpoint} is not a fer-pipeline checkpoint ({err})") from None
+        return (
+            OmegaConf.create(hparams["config"]),
+            list(hparams["classes"]),
+            hparams.get("in_channels", 1),
+        )
+    except (KeyError, TypeError) as err:
+        raise PipelineError(f"{path} is not a fer-pipeline checkpoint (no {err})") from None
+
+
+def load_trained(checkpoint: str | Path) -> FERModule:
+    """A trained :class:`FERModule` from a checkpoint written by the train stage, in eval mode.
+
+    The net is rebuilt from the checkpoint's own config and every weight must match it
+    (strict): a missing or unexpected key is a one-line error naming the file. ``module.config``
+    is that config, for preprocessing the way the model was trained."""
+    state = read_checkpoint(checkpoint)
+    config, classes, in_channels = checkpoint_config(state, checkpoint)
     # The checkpoint's weights replace the initial ones: never fetch ImageNet weights for that.
     config.model.net.pretrained = False
-    net = build_net(config.model, len(hparams["classes"]), hparams.get("in_channels", 1))
-    module = FERModule(net, classes=hparams["classes"], config=hparams["config"])
-    module.load_state_dict(state["state_dict"], strict=False)
+    net = build_net(config.model, len(classes), in_channels)
+    module = FERModule(net, classes=classes, config=OmegaConf.to_container(config))
+    try:
+        module.load_state_dict(state["state_dict"], strict=True)
+    except (KeyError, RuntimeError) as err:
+        lines = str(err).splitlines()
+        first = " ".join((lines[1] if len(lines) > 1 else lines[0]).split())[:300]
+        raise PipelineError(
+            f"{checkpoint} does not fit the net its config describes ({first})"
+        ) from None
+    module.config = config
     return module.eval()

@@ -94,3 +94,53 @@ def test_bad_net_config_is_one_line():
     with pytest.raises(PipelineError) as err:
         build_net(cfg.model, 3, 1)
     assert "vgg16" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_sanity_check_cannot_set_a_false_best():
+    """The sanity check sees the first 2 val batches: here all of the class the untrained net
+    always picks (accuracy 1.0). The real validation epoch is mostly other classes: val/acc_best
+    must be that epoch's accuracy, as the best checkpoint's score is, never the sanity check's."""
+    module = make_module()
+    with torch.no_grad():  # always "angry": a head whose bias dominates
+        module.net.head[-1].weight.zero_()
+        module.net.head[-1].bias.copy_(torch.tensor([10.0, 0.0, 0.0]))
+    torch.manual_seed(0)
+    x = torch.randn(16, 1, 32, 32)
+    y = torch.tensor([0] * 8 + [1] * 4 + [2] * 4)  # in class order: sanity batches are all angry
+    val = DataLoader(TensorDataset(x, y), batch_size=4)
+    module.optimizer_factory = functools.partial(torch.optim.SGD, lr=0.0)  # weights stay
+    fit = trainer(max_epochs=1, num_sanity_val_steps=2)
+    fit.fit(module, DataLoader(TensorDataset(x, y), batch_size=8), val)
+    assert float(fit.callback_metrics["val/acc"]) == pytest.approx(0.5)
+    assert float(fit.callback_metrics["val/acc_best"]) == pytest.approx(0.5)
+
+
+def test_a_pickle_that_runs_code_is_refused_without_running_it(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    path = tmp_path / "best.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": Payload()}, path)
+    with pytest.raises(PipelineError) as err:
+        load_trained(path)
+    message = str(err.value)
+    assert str(path) in message and "\n" not in message and "could run code" in message
+    assert not marker.exists()
+
+
+def test_weights_that_do_not_fit_are_refused_naming_the_file(tmp_path):
+    module = make_module()
+    fit = trainer(max_steps=1)
+    fit.fit(module, tiny_loader())
+    path = tmp_path / "best.ckpt"
+    fit.save_checkpoint(path, weights_only=True)
+    state = torch.load(path, weights_only=True)
+    state["state_dict"].pop(next(iter(state["state_dict"])))
+    torch.save(state, path)
+    with pytest.raises(PipelineError) as err:
+        load_trained(path)
+    assert str(path) in str(err.value) and "Missing key" in str(err.value)
+    assert "\n" not in str(err.value)
