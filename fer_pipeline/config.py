@@ -7,6 +7,7 @@ directory (DVC runs every stage there).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -125,8 +126,11 @@ def load_config(overrides: list[str] = (), params: Path = PARAMS_FILE) -> DictCo
     return cfg
 
 
-def check_sweep(overrides: list[str], params: Path = PARAMS_FILE) -> None:
-    """Compose every value of every swept key once, so a bad value fails before any job runs."""
+def check_sweep(
+    overrides: list[str], params: Path = PARAMS_FILE, check: Callable[[DictConfig], None] = None
+) -> None:
+    """Compose every value of every swept key once, and pass each config to ``check`` (a stage's
+    value checks), so a bad value fails before any job runs."""
     if experiment := chosen_experiment(overrides):  # its sweep, unless the command line sets a key
         given = {override_key(o) for o in overrides}
         sweep = experiment_sweep(experiment)
@@ -143,11 +147,13 @@ def check_sweep(overrides: list[str], params: Path = PARAMS_FILE) -> None:
             values = [override.get_value_element_as_str()]
         choices.append([f"{override.get_key_element()}={v}" for v in values])
     firsts = [values[0] for values in choices]
-    for i, values in enumerate(choices):
-        for value in values:
-            load_config(firsts[:i] + [value] + firsts[i + 1 :], params)
-    if not choices:
-        load_config([], params)
+    combos = [
+        firsts[:i] + [v] + firsts[i + 1 :] for i, values in enumerate(choices) for v in values
+    ]
+    for combo in combos or [[]]:
+        cfg = load_config(combo, params)
+        if check is not None:
+            check(cfg)
 
 
 def config_choices() -> dict[str, list[str]]:

@@ -3,42 +3,103 @@
     python -m fer_pipeline.train [hydra overrides]              # one run (the DVC stage)
     python -m fer_pipeline.train -m optimizer=sgdm,adam,rmsprop  # a sweep: one run per value,
                                                                  # grouped under a parent run
+    python -m fer_pipeline.train --cfg job                      # Hydra's own flags work as usual
 
-A single run writes ``paths.models`` (``best.ckpt``, ``last.ckpt``) and ``reports/train.json`` (the
-MLflow run id and best validation accuracy). A sweep's jobs write into their Hydra job folders and,
-with ``evaluate_after_fit`` (the default), test themselves into their own MLflow runs.
+A single run trains into ``paths.checkpoints`` (``best.ckpt``: weights only; ``last.ckpt``: the
+full training state, for resuming) and, when it is done, replaces ``paths.models`` with them and
+writes ``reports/train.json`` (the MLflow run id and best validation accuracy). An interrupted run
+is resumed by the same command (``resume=auto``). A sweep's jobs write into their Hydra job
+folders and, with ``evaluate_after_fit`` (the default), test themselves into their own MLflow runs;
+a failing job is reported and the others still run.
+
+``params.yaml`` holds the experiment's choices; they are applied as the first overrides of the
+command line, so every Hydra flag (``--cfg``, ``--info``, ``--help``, ``-cn``, ``-m``) sees them.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
+import signal
 import sys
+import traceback
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-import hydra
 import pytorch_lightning as pl
 import torch
+from hydra._internal.utils import _run_hydra, get_args_parser
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
+from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 from fer_pipeline import config as config_lib
 from fer_pipeline.data.card import CARD_NAME, read_card
-from fer_pipeline.data.datamodule import FERDataModule, build_datamodule
+from fer_pipeline.data.datamodule import AUGMENTATIONS, SOURCES, FERDataModule, build_datamodule
+from fer_pipeline.dvc_outputs import restore_outputs
 from fer_pipeline.errors import PipelineError, exit_on_error
-from fer_pipeline.evaluation.report import check_evaluation, write_test_report
-from fer_pipeline.io import atomic_dir, write_json
-from fer_pipeline.models.module import FERModule, build_net
+from fer_pipeline.evaluation.report import check_evaluation, log_test_report, write_test_report
+from fer_pipeline.io import atomic_dir, clean_stale, write_json
+from fer_pipeline.models.module import FERModule, build_net, read_checkpoint
 from fer_pipeline.tracking.dataset import log_dataset
 from fer_pipeline.tracking.provenance import dvc_hashes, file_md5, flat_params, git_commit
-from fer_pipeline.tracking.sweep import PARENT_RUN_ENV
+from fer_pipeline.tracking.server import ResilientMLFlowLogger, check_tracking_uri
+from fer_pipeline.tracking.sweep import (
+    FAILED_JOBS,
+    PARENT_RUN_ENV,
+    JobFailed,
+    end_parent_run,
+)
 
 CHOICE_GROUPS = ("data", "model", "optimizer", "scheduler", "trainer")
 # Keys of the trainer config that FERModule takes; the rest are pytorch_lightning.Trainer arguments.
 MODULE_SPEED_KEYS = ("channels_last", "compile", "compile_backend")
+RUN_FILE = "run.json"  # beside an unfinished run's checkpoints: its MLflow run and fingerprint
+# Keys that do not change what is trained: a run may resume across a change of these.
+NOT_TRAINING = ("resume", "evaluate_after_fit", "evaluation", "compare", "hydra")
+
+
+def check_train_config(cfg: DictConfig) -> None:
+    """Refuse values that cannot train, in one line, before anything is read or logged."""
+    trainer, loader, optimizer = cfg.trainer, cfg.loader, cfg.optimizer
+    problems = []
+    if not isinstance(trainer.max_epochs, int) or trainer.max_epochs < 1:
+        problems.append(f"trainer.max_epochs must be an integer >= 1, got {trainer.max_epochs}")
+    if not isinstance(optimizer.get("lr"), int | float) or optimizer.lr <= 0:
+        problems.append(f"optimizer.lr must be a number > 0, got {optimizer.get('lr')}")
+    if optimizer.get("weight_decay", 0) < 0:
+        problems.append(f"optimizer.weight_decay must be >= 0, got {optimizer.weight_decay}")
+    if not 0 <= optimizer.get("momentum", 0) < 1:
+        problems.append(f"optimizer.momentum must be in [0, 1), got {optimizer.momentum}")
+    for key in ("batch_size", "eval_batch_size", "input_size"):
+        if not isinstance(loader[key], int) or loader[key] < 1:
+            problems.append(f"loader.{key} must be an integer >= 1, got {loader[key]}")
+    if loader.source not in SOURCES:
+        problems.append(f"loader.source must be one of {SOURCES}, got '{loader.source}'")
+    if loader.augmentation not in (*AUGMENTATIONS, "auto"):
+        problems.append(
+            f"loader.augmentation must be one of {(*AUGMENTATIONS, 'auto')}, "
+            f"got '{loader.augmentation}'"
+        )
+    if not 0 <= cfg.loss.label_smoothing < 1:
+        problems.append(f"loss.label_smoothing must be in [0, 1), got {cfg.loss.label_smoothing}")
+    if not isinstance(trainer.accumulate_grad_batches, int) or trainer.accumulate_grad_batches < 1:
+        problems.append(
+            f"trainer.accumulate_grad_batches must be an integer >= 1, "
+            f"got {trainer.accumulate_grad_batches}"
+        )
+    resume = str(cfg.resume)
+    if resume not in ("auto", "never") and not Path(resume).is_file():
+        problems.append(f"resume must be auto, never or a checkpoint file; {resume} does not exist")
+    if problems:
+        raise PipelineError("; ".join(problems))
+    check_evaluation(cfg)  # a bad occlusion window fails now, not after training
 
 
 def class_weights(labels: list[int], num_classes: int) -> torch.Tensor:
@@ -98,104 +159,271 @@ def build_trainer(cfg: DictConfig, **kwargs) -> pl.Trainer:
     return instantiate(trainer_cfg, **kwargs)
 
 
+def checkpoint_callbacks(folder: Path) -> tuple[ModelCheckpoint, ModelCheckpoint]:
+    """``best.ckpt``: the weights of the best val/acc epoch (what is used); ``last.ckpt``: the
+    whole training state after each epoch (optimizer, scheduler, loops, RNGs: what resumes)."""
+    best = ModelCheckpoint(
+        dirpath=folder,
+        filename="best",
+        monitor="val/acc",
+        mode="max",
+        save_weights_only=True,
+        auto_insert_metric_name=False,
+        enable_version_counter=False,
+    )
+    last = ModelCheckpoint(  # no monitor, top 1: the newest epoch, replacing the one before
+        dirpath=folder, filename="last", save_top_k=1, enable_version_counter=False
+    )
+    return best, last
+
+
+def fingerprint(cfg: DictConfig, data_digest: str) -> str:
+    """What a run trains: its config (less :data:`NOT_TRAINING`) and the data's digest."""
+    tree = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items()}
+    for key in NOT_TRAINING:
+        tree.pop(key, None)
+    tree["data_digest"] = data_digest
+    return hashlib.md5(json.dumps(tree, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass
+class Resume:
+    checkpoint: str | None = None  # last.ckpt to continue from
+    run_id: str | None = None  # the MLflow run to continue
+
+
+def plan_resume(cfg: DictConfig, folder: Path, digest: str, client: MlflowClient) -> Resume:
+    """What ``resume`` means here: the unfinished run in ``folder`` when it trains the same thing
+    (``auto``), a given checkpoint, or a fresh start (an unfinished run left behind is marked
+    KILLED in MLflow, so none stays RUNNING)."""
+    choice = str(cfg.resume)
+    if choice not in ("auto", "never"):
+        record = Path(choice).with_name(RUN_FILE)
+        run_id = json.loads(record.read_text()).get("run_id") if record.is_file() else None
+        return Resume(choice, run_id)
+    record_path, last = folder / RUN_FILE, folder / "last.ckpt"
+    record = json.loads(record_path.read_text()) if record_path.is_file() else None
+    if record and choice == "auto" and last.is_file() and record["fingerprint"] == digest:
+        print(f"train: resuming run {record['run_id']} from {last}")
+        return Resume(str(last), record["run_id"])
+    if record:
+        why = {
+            "never": "resume=never",
+            "auto": "it trained another config or data"
+            if last.is_file()
+            else "it stopped before its first epoch ended",
+        }[choice]
+        print(f"train: starting over; the unfinished run {record['run_id']} in {folder} is "
+              f"dropped ({why})")  # fmt: skip
+        try:
+            if client.get_run(record["run_id"]).info.status == "RUNNING":
+                client.set_terminated(record["run_id"], "KILLED")
+        except Exception:  # noqa: BLE001 - another tracking store, or a deleted run
+            pass
+    shutil.rmtree(folder, ignore_errors=True)
+    return Resume()
+
+
+@contextmanager
+def ends_run(logger: ResilientMLFlowLogger):
+    """Mark the MLflow run KILLED (Ctrl-C, SIGTERM) or FAILED (an error) when the block does
+    not finish, so no run stays RUNNING; the exception goes on."""
+    try:
+        yield
+    except BaseException as err:
+        stopped = isinstance(err, KeyboardInterrupt | SystemExit)
+        status = "KILLED" if stopped else "FAILED"
+        logger.safely(
+            f"mark {status}", lambda: logger.experiment.set_terminated(logger.run_id, status)
+        )
+        raise
+
+
+def publish(checkpoints: Path, models_dir: Path) -> None:
+    """Replace ``models_dir`` with the finished run's checkpoints, in one rename."""
+    with atomic_dir(models_dir) as tmp:
+        for name in ("best.ckpt", "last.ckpt"):
+            try:
+                os.link(checkpoints / name, tmp / name)  # same file system: no copy
+            except OSError:
+                shutil.copy2(checkpoints / name, tmp / name)
+
+
 def train(cfg: DictConfig) -> float:
     """Fit, checkpoint, log; return the best validation accuracy (what a sweeper maximises)."""
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     choices = dict(hydra_cfg.runtime.choices)
-    check_evaluation(cfg)  # a bad occlusion window fails now, not after training
+    check_train_config(cfg)
+    check_tracking_uri(cfg.logger.tracking_uri)
+
+    job_dir = Path(hydra_cfg.runtime.output_dir)
+    if multirun:
+        models_dir, reports_dir, ckpt_dir = (
+            job_dir / n for n in ("models", "reports", "checkpoints")
+        )
+    else:
+        models_dir, reports_dir = Path(cfg.paths.models), Path(cfg.paths.reports)
+        ckpt_dir = Path(cfg.paths.checkpoints)
+    clean_stale(models_dir)
+    card = read_card(Path(cfg.paths.split) / CARD_NAME)
+    client = MlflowClient(cfg.logger.tracking_uri)
+    resume = plan_resume(cfg, ckpt_dir, fingerprint(cfg, card["digest"]), client)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
 
     datamodule = build_datamodule(cfg)
     module = build_module(cfg, datamodule)
-
-    job_dir = Path(hydra_cfg.runtime.output_dir)
-    models_dir = job_dir / "models" if multirun else Path(cfg.paths.models)
-    reports_dir = job_dir / "reports" if multirun else Path(cfg.paths.reports)
     run_name = " ".join(str(choices.get(g)) for g in ("model", "optimizer")) + f" seed{cfg.seed}"
-    card = read_card(Path(cfg.paths.split) / CARD_NAME)
     tags = run_tags(cfg, datamodule, choices, card)
-    logger = instantiate(cfg.logger, run_name=run_name, tags=tags)
-    logger.log_hyperparams(flat_params(cfg))
-    log_dataset(logger.experiment, logger.run_id, card, cfg.paths.split, cfg.paths.faces)
-
-    with atomic_dir(models_dir) as tmp_models:
-        # Weights only: with Adam's state the fused net's checkpoint would be 3x larger (540 MB).
-        checkpoint = ModelCheckpoint(
-            dirpath=tmp_models,
-            filename="best",
-            monitor="val/acc",
-            mode="max",
-            save_last=True,
-            save_weights_only=True,
-            auto_insert_metric_name=False,
+    logger_cfg = {k: v for k, v in cfg.logger.items() if k not in ("_target_", "log_model")}
+    logger = ResilientMLFlowLogger(**logger_cfg, run_name=run_name, tags=tags, run_id=resume.run_id)
+    if resume.run_id:
+        logger.safely("reopen the run", lambda: client.update_run(resume.run_id, "RUNNING"))
+    else:
+        logger.log_hyperparams(flat_params(cfg))
+        logger.safely(
+            "log the dataset",
+            lambda: log_dataset(
+                logger.experiment, logger.run_id, card, cfg.paths.split, cfg.paths.faces
+            ),
         )
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    write_json(
+        ckpt_dir / RUN_FILE,
+        {"run_id": logger.run_id, "fingerprint": fingerprint(cfg, card["digest"]),
+         "tracking_uri": cfg.logger.tracking_uri},
+    )  # fmt: skip
+
+    with ends_run(logger):
+        best_cb, last_cb = checkpoint_callbacks(ckpt_dir)
         trainer = build_trainer(
-            cfg, logger=logger, callbacks=[checkpoint], default_root_dir=str(job_dir)
+            cfg, logger=logger, callbacks=[best_cb, last_cb], default_root_dir=str(job_dir)
         )
-        trainer.fit(module, datamodule=datamodule)
-        best_score = float(checkpoint.best_model_score or 0.0)
-        best = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)
-    # A sweep keeps its checkpoints in MLflow only (see the end); a single run in paths.models.
-    best_path = (
-        f"runs:/{logger.run_id}/best/best.ckpt" if multirun else str(models_dir / "best.ckpt")
-    )
-    logger.experiment.set_tag(logger.run_id, "fer.checkpoint", best_path)
-
-    summary = {
-        "mlflow_run_id": logger.run_id,
-        "mlflow_experiment_id": logger.experiment_id,
-        "tracking_uri": cfg.logger.tracking_uri,
-        "best_checkpoint": best_path,
-        "best_epoch": int(best["epoch"]),
-        "val_acc_best": best_score,
-    }
-    write_json(reports_dir / "train.json", summary)
-    print(f"train: best val/acc {best_score:.4f} (epoch {best['epoch']}), run {logger.run_id}")
-
-    if cfg.evaluate_after_fit:
-        module.load_state_dict(best["state_dict"])
-        metrics = write_test_report(
-            module.eval(),
-            datamodule,
-            reports_dir,
-            cfg.evaluation,
-            logger.run_id,
-            cfg.logger.tracking_uri,
-            accelerator=cfg.trainer.accelerator,
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume.checkpoint, weights_only=True)
+        best_score = float(best_cb.best_model_score or 0.0)
+        best = read_checkpoint(ckpt_dir / "best.ckpt")
+        publish(ckpt_dir, models_dir)
+        # A sweep keeps its checkpoints in MLflow only (see the end); a single run in paths.models.
+        if cfg.logger.get("log_model", True):
+            logger.safely(
+                "upload best.ckpt",
+                lambda: client.log_artifact(logger.run_id, str(models_dir / "best.ckpt"), "best"),
+            )
+        best_path = (
+            f"runs:/{logger.run_id}/best/best.ckpt" if multirun else str(models_dir / "best.ckpt")
         )
-        print(f"test: accuracy {metrics['test']['accuracy']:.4f} -> {reports_dir}/metrics.json")
+        logger.safely(
+            "tag the checkpoint", lambda: client.set_tag(logger.run_id, "fer.checkpoint", best_path)
+        )
+        summary = {
+            "mlflow_run_id": logger.run_id,
+            "mlflow_experiment_id": logger.experiment_id,
+            "tracking_uri": cfg.logger.tracking_uri,
+            "best_checkpoint": best_path,
+            "best_epoch": int(best["epoch"]),
+            "val_acc_best": best_score,  # = the run's last val/acc_best metric
+        }
+        write_json(reports_dir / "train.json", summary)
+        print(f"train: best val/acc {best_score:.4f} (epoch {best['epoch']}), run {logger.run_id}")
+
+        if cfg.evaluate_after_fit:
+            module.load_state_dict(best["state_dict"])
+            metrics = write_test_report(
+                module.eval(), datamodule, reports_dir, cfg.evaluation,
+                accelerator=cfg.trainer.accelerator,
+            )  # fmt: skip
+            logger.safely(
+                "log the test report",
+                lambda: log_test_report(client, logger.run_id, metrics, reports_dir),
+            )
+            print(f"test: accuracy {metrics['test']['accuracy']:.4f} -> {reports_dir}/metrics.json")
+    logger.report_unsent(reports_dir)
+    shutil.rmtree(ckpt_dir, ignore_errors=True)  # finished: nothing left to resume
     if multirun:  # the run's artifacts hold the checkpoints; keep one copy of each, not two
         shutil.rmtree(models_dir, ignore_errors=True)
         shutil.rmtree(job_dir / "lightning_logs", ignore_errors=True)
     return best_score
 
 
-@hydra.main(version_base="1.3", config_path=None, config_name="config")
-@exit_on_error
-def _hydra_entry(cfg: DictConfig) -> float:
-    return train(cfg)
+def _one_line(err: BaseException) -> str:
+    text = str(err) if isinstance(err, PipelineError) else f"{type(err).__name__}: {err}"
+    return " ".join(text.split())
+
+
+def task(cfg: DictConfig) -> float | JobFailed:
+    """Hydra's task function. One run: errors end the process (one line for a PipelineError). A
+    sweep job: an error is printed and returned, so the remaining jobs still run."""
+    if HydraConfig.get().mode != RunMode.MULTIRUN:
+        return exit_on_error(train)(cfg)
+    try:
+        return train(cfg)
+    except Exception as err:  # noqa: BLE001 - one job's failure must not end the sweep
+        if not isinstance(err, PipelineError):
+            traceback.print_exc()
+        job = HydraConfig.get().job
+        message = f"{_one_line(err)} ({' '.join(job.override_dirname.split(','))})"
+        print(f"error: sweep job {job.num} failed: {message}", file=sys.stderr)
+        return JobFailed(message)
+
+
+def _stop_on_sigterm(signum, frame) -> None:
+    raise KeyboardInterrupt  # a pre-empted job stops as after Ctrl-C: checkpoints kept, run KILLED
 
 
 @exit_on_error
 def main(argv: list[str] | None = None) -> None:
-    """Apply ``params.yaml``, check the config (every swept value too), then run Hydra."""
-    args = sys.argv[1:] if argv is None else list(argv)
-    flags = [a for a in args if a.startswith("-")]
-    overrides = [a for a in args if not a.startswith("-")]
-    experiment = config_lib.chosen_experiment(overrides)
-    multirun = any(f in ("-m", "--multirun") for f in flags)
-    if experiment and not multirun:
-        given = {config_lib.override_key(o) for o in overrides}
-        if missing := [k for k in config_lib.experiment_sweep(experiment) if k not in given]:
-            raise PipelineError(
-                f"experiment={experiment} sweeps {', '.join(missing)}: run it with -m "
-                f"(python -m fer_pipeline.train -m experiment={experiment})"
-            )
-    config_lib.check_sweep(overrides)
-    config_path = ["--config-path", str(config_lib.conf_dir())]  # the project's, not the package's
-    sys.argv = [sys.argv[0], *config_path, *flags, *config_lib.with_params(overrides)]
-    _hydra_entry()
+    """Hydra's command line, with ``params.yaml`` applied first; checks the config (every swept
+    value too) before any job starts."""
+    restore_outputs()
+    parser = get_args_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
+    overrides = list(args.overrides)
+    informational = any(
+        (args.help, args.hydra_help, args.cfg, args.info, args.shell_completion, args.resolve)
+    )
+    if not informational:
+        experiment = config_lib.chosen_experiment(overrides)
+        if experiment and not args.multirun:
+            given = {config_lib.override_key(o) for o in overrides}
+            if missing := [k for k in config_lib.experiment_sweep(experiment) if k not in given]:
+                raise PipelineError(
+                    f"experiment={experiment} sweeps {', '.join(missing)}: run it with -m "
+                    f"(python -m fer_pipeline.train -m experiment={experiment})"
+                )
+        uris = set()
+
+        def check(cfg: DictConfig) -> None:
+            check_train_config(cfg)
+            uris.add(cfg.logger.tracking_uri)
+
+        config_lib.check_sweep(overrides, check=check)
+        for uri in sorted(uris):
+            check_tracking_uri(uri)
+    modes = [args.run, args.multirun, args.cfg, args.info, args.shell_completion]
+    if sum(bool(m) for m in modes) > 1:  # Hydra's own rule, said in one line
+        raise PipelineError("only one of --run, --multirun, --cfg, --info and -sc can be given")
+    if not args.hydra_help:  # Hydra's help composes its own config only: no experiment choices
+        args.overrides = config_lib.with_params(overrides)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in background
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        _run_hydra(
+            args=args,
+            args_parser=parser,
+            task_function=task,
+            config_path=str(config_lib.conf_dir()),  # the project's conf/, not the package's
+            config_name="config",
+        )
+    except BaseException as err:
+        if os.environ.get(PARENT_RUN_ENV):  # a sweep stopped midway: its parent run ends too
+            status = "KILLED" if isinstance(err, KeyboardInterrupt | SystemExit) else "FAILED"
+            end_parent_run(config_lib.load_config(overrides).logger.tracking_uri, status)
+        raise
+    if FAILED_JOBS:
+        raise PipelineError(
+            f"{len(FAILED_JOBS)} sweep job(s) failed ({'; '.join(FAILED_JOBS)}); the table covers "
+            "the jobs that finished"
+        )
 
 
 if __name__ == "__main__":

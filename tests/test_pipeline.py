@@ -311,7 +311,7 @@ def test_training_is_reproducible(project):
     weights = []
     for _ in range(2):
         run_module("train", "evaluate_after_fit=false", cwd=project)
-        state = torch.load(project / "models/best.ckpt", map_location="cpu", weights_only=False)
+        state = torch.load(project / "models/best.ckpt", map_location="cpu", weights_only=True)
         weights.append(state["state_dict"])
     assert weights[0].keys() == weights[1].keys()
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])

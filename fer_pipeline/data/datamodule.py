@@ -68,6 +68,14 @@ def build_transform(
     return A.Compose(steps, seed=seed)
 
 
+def _random_parts(compose: A.Compose) -> list:
+    """The pipeline and every transform in it: albumentations gives each its own generators."""
+    parts = [compose]
+    for transform in compose.transforms:
+        parts += _random_parts(transform) if isinstance(transform, A.BaseCompose) else [transform]
+    return parts
+
+
 def reseed_worker_augmentation(worker_id: int) -> None:
     """DataLoader ``worker_init_fn``: give each worker its own augmentation stream, derived from
     torch's per-worker seed (itself derived from the experiment seed), so workers do not repeat
@@ -165,6 +173,7 @@ class FERDataModule(pl.LightningDataModule):
         self.grayscale: bool = info.get("grayscale", True)
         self.splits: dict[str, FaceDataset] = {}
         self.batch_augment = BatchAugment(input_size, mean, std, self.augment, seed)
+        self._restored: dict = {}  # augmentation RNG states from a checkpoint, until setup
 
     @property
     def num_classes(self) -> int:
@@ -187,6 +196,37 @@ class FERDataModule(pl.LightningDataModule):
             else:
                 transform = augmented if split == "train" else plain
                 self.splits[split] = FaceDataset(images, labels, paths, transform)
+        self._apply_restored()
+
+    def state_dict(self) -> dict:
+        """The training augmentation's RNG states (saved in full checkpoints, so a resumed run
+        augments as the unbroken run would have)."""
+        state: dict = {
+            "batch_augment": {k: g.get_state() for k, g in self.batch_augment._generators.items()}
+        }
+        train = self.splits.get("train")
+        if train is not None and train.transform is not None:
+            state["albumentations"] = [
+                {"numpy": t.random_generator.bit_generator.state, "python": t.py_random.getstate()}
+                for t in _random_parts(train.transform)
+            ]
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self._restored = dict(state)
+        self._apply_restored()
+
+    def _apply_restored(self) -> None:
+        for key, value in self._restored.pop("batch_augment", {}).items():
+            generator = self.batch_augment.generator(torch.device(key))
+            generator.set_state(value)
+        train = self.splits.get("train")
+        if "albumentations" in self._restored and train is not None and train.transform:
+            saved = self._restored.pop("albumentations")
+            for part, state in zip(_random_parts(train.transform), saved, strict=True):
+                part.random_generator.bit_generator.state = state["numpy"]
+                version, internal, gauss = state["python"]
+                part.py_random.setstate((version, tuple(internal), gauss))
 
     def _images(self, split: str, rows: list[dict]) -> np.ndarray | list[np.ndarray]:
         if self.source == "packed":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -20,6 +21,24 @@ PARENT_RUN_ENV = "FER_PIPELINE_PARENT_RUN_ID"
 SWEEP_KEYS_TAG = "fer.sweep_keys"  # the config keys a sweep varies, comma-separated
 DEFAULT_BY = ("model", "optimizer")  # a setting, when nothing says otherwise
 SUMMARY_METRICS = ("val/acc_best", "test/accuracy", "test/f1_macro", "test/specificity_macro")
+
+
+@dataclass
+class JobFailed:
+    """What a sweep job returns instead of raising, so Hydra runs the remaining jobs and the
+    sweep still ends with its table (of the jobs that finished)."""
+
+    message: str
+
+
+FAILED_JOBS: list[str] = []  # this process's failed sweep jobs, for the exit status
+
+
+def end_parent_run(tracking_uri: str, status: str) -> None:
+    """Mark the open sweep's parent run ``status`` (a sweep stopped by Ctrl-C or an error)."""
+    run_id = os.environ.pop(PARENT_RUN_ENV, None)
+    if run_id:
+        MlflowClient(tracking_uri).set_terminated(run_id, status)
 
 
 def setting_keys(by: str | list[str] | None, parent) -> list[str]:
@@ -98,6 +117,12 @@ class ParentRunCallback(Callback):
         )
         client.log_param(run.info.run_id, "sweep.overrides", " ".join(overrides))
         os.environ[PARENT_RUN_ENV] = run.info.run_id
+        FAILED_JOBS.clear()
+
+    def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
+        value = getattr(job_return, "_return_value", None)
+        if isinstance(value, JobFailed):
+            FAILED_JOBS.append(f"job {config.hydra.job.num}: {value.message}")
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         run_id = os.environ.pop(PARENT_RUN_ENV, None)
@@ -112,7 +137,7 @@ class ParentRunCallback(Callback):
             client.log_artifact(run_id, str(path))
         print(f"sweep {run_id}:\n{table}")
         self.compare(client, config, run)
-        client.set_terminated(run_id, "FINISHED")
+        client.set_terminated(run_id, "FAILED" if FAILED_JOBS else "FINISHED")
 
     @staticmethod
     def compare(client: MlflowClient, config: DictConfig, parent) -> None:

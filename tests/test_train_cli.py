@@ -1,0 +1,97 @@
+"""The train entry point's command line: Hydra's own flags, and values that cannot train refused in
+one line before anything starts (in-process, in a tiny project without data)."""
+
+from __future__ import annotations
+
+import signal
+import socket
+
+import pytest
+import yaml
+
+from fer_pipeline import train
+from tests.conftest import run_module
+
+
+@pytest.fixture(autouse=True)
+def keep_signal_handlers():
+    """main() installs SIGINT/SIGTERM handlers for training; give pytest its own back."""
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
+
+
+def run_main(capsys, *args: str) -> tuple[int, str, str]:
+    try:
+        train.main(list(args))
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code or 0
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cfg_job_prints_the_composed_config_from_the_command_line(project):
+    result = run_module("train", "--cfg", "job", "optimizer.lr=0.123", cwd=project)
+    config = yaml.safe_load(result.stdout)
+    assert config["model"]["name"] == "resnet34"  # params.yaml's choice (tests' tiny params)
+    assert config["optimizer"]["lr"] == 0.123 and config["trainer"]["max_epochs"] == 1
+    assert "hydra" not in config
+
+
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (["-c", "job", "model=fusion"], "name: fusion"),
+        (["--cfg", "hydra"], "sweep:"),
+        (["--info"], "Hydra"),
+        (["--info", "config"], "Config search path"),
+        (["--help"], "== Configuration groups =="),
+        (["--hydra-help"], "Hydra (1."),
+        (["-cn", "config", "--cfg", "job"], "optimizer:"),
+        (["-sc", "install=bash"], "hydra_bash_completion"),
+    ],
+)
+def test_hydra_flags_work_as_hydra_documents_them(project, capsys, args, expected):
+    code, out, err = run_main(capsys, *args)
+    assert code == 0, err
+    assert expected in out
+
+
+def test_resolved_config_shows_params_yaml_choices(project, capsys):
+    code, out, _ = run_main(capsys, "--cfg", "job", "--resolve")
+    assert code == 0 and "_target_: torch.optim.SGD" in out  # params.yaml: optimizer sgdm
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["trainer.max_epochs=0"], "trainer.max_epochs must be an integer >= 1, got 0"),
+        (["optimizer.lr=-1"], "optimizer.lr must be a number > 0, got -1"),
+        (["loader.batch_size=0"], "loader.batch_size must be an integer >= 1, got 0"),
+        (["-m", "loader.source=packed,bogus"], "loader.source must be one of"),
+        (["-m", "optimizer.lr=0.1,-0.1"], "optimizer.lr must be a number > 0, got -0.1"),
+        (["resume=/nowhere/last.ckpt"], "/nowhere/last.ckpt does not exist"),
+        (["--cfg", "job", "-m"], "only one of --run, --multirun, --cfg"),
+    ],
+)
+def test_values_that_cannot_train_are_one_line_errors(project, capsys, args, message):
+    code, _, err = run_main(capsys, *args)
+    assert code == 2
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+    assert not (project / "mlflow.db").exists() and not (project / "models").exists()
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_tracking_server_fails_at_once_naming_it(project, capsys, monkeypatch):
+    uri = f"http://127.0.0.1:{closed_port()}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    code, _, err = run_main(capsys, "trainer.max_epochs=1")  # no data prepared: fails before
+    assert code == 2 and err.count("\n") == 1
+    assert f"tracking URI {uri} cannot be reached" in err
