@@ -26,6 +26,7 @@ from fer_pipeline.data.image_folder import (
     read_image_folder,
     write_info,
 )
+from fer_pipeline.dvc_outputs import restore_outputs
 from fer_pipeline.errors import PipelineError, exit_on_error
 from fer_pipeline.faces import FaceCropper
 from fer_pipeline.faces.runner import REPORT_FIELDS, crop_all
@@ -34,6 +35,7 @@ from fer_pipeline.io import atomic_dir, write_json
 
 @exit_on_error
 def main(argv: list[str] | None = None) -> None:
+    restore_outputs()  # under `dvc repro`: a failed run leaves the previous outputs
     cfg = load_config(sys.argv[1:] if argv is None else argv)
     raw = read_image_folder(cfg.paths.raw)
     read_card(raw.root / CARD_NAME)  # fails early, naming the file, if prepare did not write it

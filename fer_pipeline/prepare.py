@@ -15,12 +15,14 @@ from fer_pipeline.config import load_config
 from fer_pipeline.data.card import source_card, write_card
 from fer_pipeline.data.image_folder import read_image_folder
 from fer_pipeline.data.sources import get_source
+from fer_pipeline.dvc_outputs import restore_outputs
 from fer_pipeline.errors import exit_on_error
 from fer_pipeline.io import atomic_dir
 
 
 @exit_on_error
 def main(argv: list[str] | None = None) -> None:
+    restore_outputs()  # under `dvc repro`: a failed run leaves the previous outputs
     cfg = load_config(sys.argv[1:] if argv is None else argv)
     source = get_source(cfg.data.source)
     with atomic_dir(cfg.paths.raw) as tmp:

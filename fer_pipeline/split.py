@@ -30,6 +30,7 @@ from fer_pipeline.data.leakage import (
 )
 from fer_pipeline.data.packed import PACKED_DIR, pack_splits
 from fer_pipeline.data.split import SPLITS, assign_splits, read_manifest, write_manifest
+from fer_pipeline.dvc_outputs import restore_outputs
 from fer_pipeline.errors import PipelineError, exit_on_error
 from fer_pipeline.io import atomic_dir, write_json
 from fer_pipeline.tracking.provenance import file_md5
@@ -46,6 +47,7 @@ def check_nonempty(splits: list[str | None], cfg, when: str = "") -> None:
 
 @exit_on_error
 def main(argv: list[str] | None = None) -> None:
+    restore_outputs()  # under `dvc repro`: a failed run leaves the previous outputs
     cfg = load_config(sys.argv[1:] if argv is None else argv)
     faces = read_image_folder(cfg.paths.faces)
     source = read_card(faces.root / SOURCE_CARD)

@@ -1,0 +1,174 @@
+"""Runs you can trust when things go wrong: an interrupted run resumes to the same weights, a
+tracking server that dies does not take training (or its checkpoints) with it, and a failing
+sweep job does not end the sweep. (Ctrl-C and kill under `dvc repro`: tests/test_pipeline.py.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import TINY_EVALUATION, run_module
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def trained_project(split_project, tmp_path, monkeypatch) -> Path:
+    """A copy of the tiny split project, as the working directory, with its own MLflow store."""
+    root = tmp_path / "project"
+    shutil.copytree(split_project, root, symlinks=True)
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    return root
+
+
+def start(module: str, *args: str, cwd: Path, env: dict | None = None) -> subprocess.Popen:
+    """``python -m fer_pipeline.<module>`` in its own process group, as a terminal would."""
+    return subprocess.Popen(
+        [sys.executable, "-m", f"fer_pipeline.{module}", *args],
+        cwd=cwd,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def wait_for(path: Path, process: subprocess.Popen, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.is_file():
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+
+
+def test_interrupted_run_resumes_into_the_same_run_and_weights(trained_project):
+    root, args = trained_project, ("trainer.max_epochs=4", "evaluate_after_fit=false")
+    run_module("train", *args, cwd=root)  # uninterrupted: the reference, and the outputs a user has
+    reference = weights(root / "models/last.ckpt")
+    previous = {p: p.read_bytes() for p in (root / "models/best.ckpt", root / "reports/train.json")}
+
+    process = start("train", *args, cwd=root)
+    wait_for(root / "checkpoints/last.ckpt", process)  # the first epoch is saved: Ctrl-C
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode != 0, err
+    stopped_at = torch.load(root / "checkpoints/last.ckpt", weights_only=True)["epoch"]
+    assert stopped_at < 3  # stopped before its last epoch
+    assert {p: p.read_bytes() for p in previous} == previous  # what the user had is untouched
+    run_id = json.loads((root / "checkpoints/run.json").read_text())["run_id"]
+    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    assert client.get_run(run_id).info.status == "KILLED"
+
+    out = run_module("train", *args, cwd=root).stdout  # the same command again
+    assert f"resuming run {run_id} from checkpoints/last.ckpt" in out
+    resumed = weights(root / "models/last.ckpt")
+    assert resumed.keys() == reference.keys()
+    assert all(torch.equal(resumed[k], reference[k]) for k in reference)
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert json.loads((root / "reports/train.json").read_text())["mlflow_run_id"] == run_id
+    epochs = [m.step for m in client.get_metric_history(run_id, "val/acc")]
+    assert len(epochs) == 4 and epochs == sorted(epochs)  # one curve, each epoch once
+    assert run.data.metrics["val/acc_best"] == pytest.approx(
+        json.loads((root / "reports/train.json").read_text())["val_acc_best"]
+    )
+    assert not (root / "checkpoints").exists()  # finished: nothing left to resume
+    assert run_id not in {
+        r.info.run_id for r in client.search_runs(["1"], "attributes.status = 'RUNNING'")
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    """``mlflow server`` with proxied artifacts on 127.0.0.1; yields (uri, process)."""
+    port = free_port()
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+         "--artifacts-destination", str(tmp_path / "server-artifacts")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"{uri}/health", timeout=2).read()
+            break
+        except OSError:
+            assert process.poll() is None and time.monotonic() < deadline, "mlflow server down"
+            time.sleep(0.5)
+    yield uri, process
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def test_tracking_server_dying_mid_run_loses_no_checkpoint(trained_project, mlflow_server):
+    root, (uri, server) = trained_project, mlflow_server
+    process = start(
+        "train", "trainer.max_epochs=4", *TINY_EVALUATION, cwd=root,
+        env={"MLFLOW_TRACKING_URI": uri},
+    )  # fmt: skip
+    wait_for(root / "checkpoints/last.ckpt", process)
+    os.killpg(server.pid, signal.SIGKILL)  # the server goes away after the first epoch
+    server.wait()
+    started = time.monotonic()
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err[-3000:]
+    assert time.monotonic() - started < 120  # no minutes of retries
+    assert (root / "models/best.ckpt").is_file() and (root / "models/last.ckpt").is_file()
+    assert (root / "reports/metrics.json").is_file()  # it also tested itself
+    warnings = [line for line in err.splitlines() if line.startswith("warning: MLflow")]
+    assert len(warnings) == 2, err[-3000:]  # when it went down, and what was not sent
+    assert f"MLflow at {uri} failed" in warnings[0]
+    unsent = json.loads((root / "reports/mlflow_unsent.json").read_text())
+    assert unsent["tracking_uri"] == uri
+    assert {m["key"] for m in unsent["metrics"]} >= {"val/acc", "train/loss"}
+    assert "upload best.ckpt" in unsent["calls"] and "log the test report" in unsent["calls"]
+    assert "train: best val/acc" in out
+
+
+def test_a_failing_sweep_job_does_not_stop_the_sweep(trained_project):
+    root = trained_project
+    result = run_module(
+        "train", "-m", "model.net.stem=imagenet,bogus,small", *TINY_EVALUATION,
+        cwd=root, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "error: sweep job 1 failed: model.net.stem" in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: 1 sweep job(s) failed (job 1: ")
+    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    runs = client.search_runs(["1"])
+    (parent,) = [r for r in runs if r.data.tags.get("fer.kind") == "sweep"]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert parent.info.status == "FAILED"
+    assert sorted(r.data.params["model.net.stem"] for r in children) == ["imagenet", "small"]
+    assert all(r.info.status == "FINISHED" and "test/accuracy" in r.data.metrics for r in children)
+    table = (root / "reports/compare/table.md").read_text()  # the jobs that finished
+    assert "| imagenet |" in table and "| small |" in table and "| bogus |" not in table
