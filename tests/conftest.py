@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -90,8 +91,46 @@ def split_project(tmp_path_factory) -> Path:
     return root
 
 
-# Tiny evaluation settings for sweeps in tests: a few resamples, two faces per class for occlusion.
-TINY_EVALUATION = ("evaluation.bootstrap.resamples=100", "evaluation.occlusion.faces_per_class=2")
+# Tiny evaluation settings for sweeps in tests: a few resamples, two faces per class for occlusion,
+# a 16 px window every 8 px (9 occluded copies of each 32 px face).
+TINY_EVALUATION = (
+    "evaluation.bootstrap.resamples=100",
+    "evaluation.occlusion.faces_per_class=2",
+    "evaluation.occlusion.window=16",
+    "evaluation.occlusion.stride=8",
+)
+
+
+@pytest.fixture
+def prepared_project(split_project, tmp_path, monkeypatch) -> Path:
+    """A copy of the tiny project after `split`, as the working directory, with its own MLflow
+    store: for tests that train or change it."""
+    root = tmp_path / "project"
+    shutil.copytree(split_project, root, symlinks=True)
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    return root
+
+
+@pytest.fixture
+def call_main(capsys):
+    """Run a stage's ``main(argv)`` in this process, as its command line would (much faster than
+    a subprocess: no imports); returns ``(exit status, stdout, stderr)``. The signal handlers a
+    stage installs are put back afterwards."""
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def call(main, *args: str) -> tuple[int, str, str]:
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code or 0
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    yield call
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
 
 
 @pytest.fixture(scope="session")

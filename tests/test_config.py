@@ -105,7 +105,11 @@ def test_dvc_stage_outputs_are_the_configured_paths():
     assert stages["crop"]["outs"] == [paths.faces]
     assert stages["split"]["outs"] == [paths.split]
     assert stages["train"]["outs"] == [paths.models]
-    assert list(stages["evaluate"]["metrics"][0]) == [f"{paths.reports}/metrics.json"]
+    assert stages["train"]["metrics"] == [f"{paths.reports}/train.json"]
+    assert stages["evaluate"]["metrics"] == [f"{paths.reports}/metrics.json"]
+    # Cached (no `cache: false`): a stage restores them from DVC's cache when it starts.
+    assert not [o for s in stages.values() for o in s.get("metrics", []) + s.get("plots", [])
+                if isinstance(o, dict)]  # fmt: skip
 
 
 def test_dvc_stages_track_the_params_they_read():

@@ -62,10 +62,12 @@ def test_paper_table1_sweeps_optimizers_and_seeds_and_writes_the_table(paper_swe
     assert "reports/again/table.png" in out.stdout
 
 
-def test_experiment_without_multirun_is_a_one_line_error(project):
-    result = run_module("train", "experiment=paper_table1", cwd=project, check=False)
-    assert result.returncode == 2
-    assert result.stderr.strip() == (
+def test_experiment_without_multirun_is_a_one_line_error(project, call_main):
+    from fer_pipeline import train
+
+    code, _, err = call_main(train.main, "experiment=paper_table1")
+    assert code == 2
+    assert err.strip() == (
         "error: experiment=paper_table1 sweeps optimizer, seed: run it with -m "
         "(python -m fer_pipeline.train -m experiment=paper_table1)"
     )

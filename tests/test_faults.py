@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,16 +21,6 @@ from mlflow.tracking import MlflowClient
 from tests.conftest import TINY_EVALUATION, run_module
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def trained_project(split_project, tmp_path, monkeypatch) -> Path:
-    """A copy of the tiny split project, as the working directory, with its own MLflow store."""
-    root = tmp_path / "project"
-    shutil.copytree(split_project, root, symlinks=True)
-    monkeypatch.chdir(root)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
-    return root
 
 
 def start(module: str, *args: str, cwd: Path, env: dict | None = None) -> subprocess.Popen:
@@ -59,8 +48,11 @@ def weights(path: Path) -> dict[str, torch.Tensor]:
     return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
 
 
-def test_interrupted_run_resumes_into_the_same_run_and_weights(trained_project):
-    root, args = trained_project, ("trainer.max_epochs=4", "evaluate_after_fit=false")
+def test_interrupted_run_resumes_into_the_same_run_and_weights(prepared_project):
+    """Ctrl-C after the first epoch, the same command again: the run continues into the same MLflow
+    run and ends with exactly the weights of a run never interrupted (which also shows that training
+    with one config and seed is reproducible on one machine)."""
+    root, args = prepared_project, ("trainer.max_epochs=4", "evaluate_after_fit=false")
     run_module("train", *args, cwd=root)  # uninterrupted: the reference, and the outputs a user has
     reference = weights(root / "models/last.ckpt")
     previous = {p: p.read_bytes() for p in (root / "models/best.ckpt", root / "reports/train.json")}
@@ -128,8 +120,8 @@ def mlflow_server(tmp_path):
         process.wait()
 
 
-def test_tracking_server_dying_mid_run_loses_no_checkpoint(trained_project, mlflow_server):
-    root, (uri, server) = trained_project, mlflow_server
+def test_tracking_server_dying_mid_run_loses_no_checkpoint(prepared_project, mlflow_server):
+    root, (uri, server) = prepared_project, mlflow_server
     process = start(
         "train", "trainer.max_epochs=4", *TINY_EVALUATION, cwd=root,
         env={"MLFLOW_TRACKING_URI": uri},
@@ -153,8 +145,8 @@ def test_tracking_server_dying_mid_run_loses_no_checkpoint(trained_project, mlfl
     assert "train: best val/acc" in out
 
 
-def test_a_failing_sweep_job_does_not_stop_the_sweep(trained_project):
-    root = trained_project
+def test_a_failing_sweep_job_does_not_stop_the_sweep(prepared_project):
+    root = prepared_project
     result = run_module(
         "train", "-m", "model.net.stem=imagenet,bogus,small", *TINY_EVALUATION,
         cwd=root, check=False,

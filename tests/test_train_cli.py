@@ -3,7 +3,6 @@ one line before anything starts (in-process, in a tiny project without data)."""
 
 from __future__ import annotations
 
-import signal
 import socket
 
 import pytest
@@ -11,25 +10,6 @@ import yaml
 
 from fer_pipeline import train
 from tests.conftest import run_module
-
-
-@pytest.fixture(autouse=True)
-def keep_signal_handlers():
-    """main() installs SIGINT/SIGTERM handlers for training; give pytest its own back."""
-    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    yield
-    for sig, handler in saved.items():
-        signal.signal(sig, handler)
-
-
-def run_main(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        train.main(list(args))
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_cfg_job_prints_the_composed_config_from_the_command_line(project):
@@ -53,14 +33,14 @@ def test_cfg_job_prints_the_composed_config_from_the_command_line(project):
         (["-sc", "install=bash"], "hydra_bash_completion"),
     ],
 )
-def test_hydra_flags_work_as_hydra_documents_them(project, capsys, args, expected):
-    code, out, err = run_main(capsys, *args)
+def test_hydra_flags_work_as_hydra_documents_them(project, call_main, args, expected):
+    code, out, err = call_main(train.main, *args)
     assert code == 0, err
     assert expected in out
 
 
-def test_resolved_config_shows_params_yaml_choices(project, capsys):
-    code, out, _ = run_main(capsys, "--cfg", "job", "--resolve")
+def test_resolved_config_shows_params_yaml_choices(project, call_main):
+    code, out, _ = call_main(train.main, "--cfg", "job", "--resolve")
     assert code == 0 and "_target_: torch.optim.SGD" in out  # params.yaml: optimizer sgdm
 
 
@@ -76,8 +56,8 @@ def test_resolved_config_shows_params_yaml_choices(project, capsys):
         (["--cfg", "job", "-m"], "only one of --run, --multirun, --cfg"),
     ],
 )
-def test_values_that_cannot_train_are_one_line_errors(project, capsys, args, message):
-    code, _, err = run_main(capsys, *args)
+def test_values_that_cannot_train_are_one_line_errors(project, call_main, args, message):
+    code, _, err = call_main(train.main, *args)
     assert code == 2
     assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
     assert not (project / "mlflow.db").exists() and not (project / "models").exists()
@@ -89,9 +69,9 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
-def test_unreachable_tracking_server_fails_at_once_naming_it(project, capsys, monkeypatch):
+def test_unreachable_tracking_server_fails_at_once_naming_it(project, call_main, monkeypatch):
     uri = f"http://127.0.0.1:{closed_port()}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    code, _, err = run_main(capsys, "trainer.max_epochs=1")  # no data prepared: fails before
+    code, _, err = call_main(train.main, "trainer.max_epochs=1")  # no data prepared: fails before
     assert code == 2 and err.count("\n") == 1
     assert f"tracking URI {uri} cannot be reached" in err

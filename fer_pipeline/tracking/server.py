@@ -141,11 +141,16 @@ class ResilientMLFlowLogger(MLFlowLogger):
     def finalize(self, status: str = "success") -> None:
         if not self._initialized:
             return
-        self.flush()
+        if self._may_try():
+            self.flush()
         self.safely("end the run", lambda: super(ResilientMLFlowLogger, self).finalize(status))
 
     def safely(self, what: str, call: Callable[[], Any]) -> Any:
-        """``call()``, or None and a recorded failure when the tracking server fails."""
+        """``call()``, or None and a recorded failure when the tracking server fails (or failed
+        less than ``retry_every_s`` ago: then it is not tried, so a dead server costs no waits)."""
+        if not self._may_try():
+            self.unsent_calls.append(what)
+            return None
         try:
             result = call()
         except Exception as err:  # noqa: BLE001
@@ -158,7 +163,7 @@ class ResilientMLFlowLogger(MLFlowLogger):
         """Write what never reached the server to ``folder/mlflow_unsent.json`` (removing an old
         one when all was sent) and say so in one line; return the file's path, if any."""
         path = Path(folder) / UNSENT_FILE
-        self.flush()
+        self.flush()  # one last try, whenever the last one was
         if not (self.unsent_metrics or self.unsent_params or self.unsent_calls):
             path.unlink(missing_ok=True)
             return None
