@@ -131,6 +131,7 @@ def call_main(capsys):
     yield call
     for sig, handler in saved.items():
         signal.signal(sig, handler)
+    signal.set_wakeup_fd(-1)
 
 
 @pytest.fixture(scope="session")

@@ -59,9 +59,11 @@ def test_interrupted_run_resumes_into_the_same_run_and_weights(prepared_project)
 
     process = start("train", *args, cwd=root)
     wait_for(root / "checkpoints/last.ckpt", process)  # the first epoch is saved: Ctrl-C
+    signals = [line for line in Path(f"/proc/{process.pid}/status").read_text().splitlines()
+               if line.startswith(("Sig", "ShdPnd"))]  # fmt: skip
     os.killpg(process.pid, signal.SIGINT)
     _, err = process.communicate(timeout=120)
-    assert process.returncode != 0, err
+    assert process.returncode != 0, f"{signals}\n{err[-3000:]}"
     stopped_at = torch.load(root / "checkpoints/last.ckpt", weights_only=True)["epoch"]
     assert stopped_at < 3  # stopped before its last epoch
     assert {p: p.read_bytes() for p in previous} == previous  # what the user had is untouched
