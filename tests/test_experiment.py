@@ -9,7 +9,7 @@ from mlflow.tracking import MlflowClient
 
 from tests.conftest import run_module
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("paper_sweep")]
 
 
 def test_paper_table1_sweeps_optimizers_and_seeds_and_writes_the_table(paper_sweep):

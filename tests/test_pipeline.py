@@ -136,6 +136,30 @@ def test_dvc_repro_end_to_end(project):
     again = dvc("repro", cwd=project).stdout
     assert stages_run(again) == set() and "up to date" in again
 
+    # An experiment without editing files, on the committed pipeline: a choice in params.yaml, as
+    # `dvc exp run -S` sets it, reruns the same two stages.
+    sh("git", "add", "-A", cwd=project)
+    sh("git", "commit", "-qm", "pipeline", cwd=project)
+    experiment = dvc("exp", "run", "-S", "optimizer=rmsprop", cwd=project).stdout
+    assert stages_run(experiment) == {"train", "evaluate"}
+    _, runs = all_runs(project)
+    assert sorted(r.data.tags["fer.optimizer"] for r in runs) == ["rmsprop", "sgdm"]
+
+    # And back: DVC's run-cache restores the sgdm results without training again (outputs are
+    # not `persist`, so previous outputs are kept another way: test_dvc_repro_keeps_outputs...).
+    edit_yaml(project / "params.yaml", {"optimizer": "sgdm"})
+    back = dvc("repro", cwd=project).stdout
+    assert stages_run(back) == set() and "Stage 'train' is cached - skipping run" in back
+    assert len(all_runs(project)[1]) == 2
+
+
+def test_dvc_repro_keeps_outputs_through_interruptions_and_failures(project):
+    """Under `dvc repro`, a stage's previous outputs survive Ctrl-C, a kill and a failing stage
+    (DVC deletes them before it runs a stage; the stage restores them from DVC's cache)."""
+    sh("git", "init", "-q", cwd=project)
+    dvc("init", "-q", cwd=project)
+    dvc("repro", cwd=project)
+
     # One training parameter changed, and its run stopped: Ctrl-C, then a kill (a pre-empted node).
     # Each time the outputs the user had stay as they were, and no temporary is left; the next
     # `dvc repro` resumes the run, runs only train and evaluate, and leaves no run RUNNING.
@@ -155,6 +179,9 @@ def test_dvc_repro_end_to_end(project):
     assert stages_run(changed) == {"train", "evaluate"} and "train: resuming run" in changed
     _, runs = all_runs(project)
     assert len(runs) == 2 and {r.info.status for r in runs} == {"FINISHED"}
+    assert json.loads((project / "reports/train.json").read_text())["mlflow_run_id"] in {
+        r.info.run_id for r in runs
+    }
     assert not last.exists()
 
     # A failing evaluate keeps the previous report.
@@ -165,21 +192,6 @@ def test_dvc_repro_end_to_end(project):
     assert failed.returncode != 0 and "resamples must be >= 1" in failed.stderr + failed.stdout
     assert outputs(project) == kept
     (project / "conf/evaluation.yaml").write_text(evaluation)
-
-    # An experiment without editing files, on the committed pipeline: a choice in params.yaml, as
-    # `dvc exp run -S` sets it, reruns the same two stages.
-    sh("git", "add", "-A", cwd=project)
-    sh("git", "commit", "-qm", "pipeline", cwd=project)
-    experiment = dvc("exp", "run", "-S", "optimizer=rmsprop", cwd=project).stdout
-    assert stages_run(experiment) == {"train", "evaluate"}
-    _, runs = all_runs(project)
-    assert sorted(r.data.tags["fer.optimizer"] for r in runs) == ["rmsprop", "sgdm", "sgdm"]
-
-    # And back: DVC's run-cache restores the sgdm results without training again.
-    edit_yaml(project / "params.yaml", {"optimizer": "sgdm"})
-    back = dvc("repro", cwd=project).stdout
-    assert stages_run(back) == set() and "Stage 'train' is cached - skipping run" in back
-    assert len(all_runs(project)[1]) == 3
 
 
 OUTPUTS = ("models", "reports")
