@@ -26,12 +26,6 @@ TINY_CONF = {
 TINY_PARAMS = {"model": "resnet34", "optimizer": "sgdm"}
 
 
-def pytest_collection_modifyitems(items: list) -> None:
-    """Slow tests first: with parallel workers, the long end-to-end tests then overlap, and the
-    quick ones fill the gaps at the end (instead of one long test running alone last)."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
 def deep_update(tree: dict, changes: dict) -> dict:
     for key, value in changes.items():
         if isinstance(value, dict) and isinstance(tree.get(key), dict):

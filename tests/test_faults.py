@@ -125,7 +125,7 @@ def mlflow_server(tmp_path):
 def test_tracking_server_dying_mid_run_loses_no_checkpoint(prepared_project, mlflow_server):
     root, (uri, server) = prepared_project, mlflow_server
     process = start(
-        "train", "trainer.max_epochs=4", *TINY_EVALUATION, cwd=root,
+        "train", "trainer.max_epochs=3", *TINY_EVALUATION, cwd=root,
         env={"MLFLOW_TRACKING_URI": uri},
     )  # fmt: skip
     wait_for(root / "checkpoints/last.ckpt", process)
@@ -148,6 +148,8 @@ def test_tracking_server_dying_mid_run_loses_no_checkpoint(prepared_project, mlf
 
 
 def test_a_failing_sweep_job_does_not_stop_the_sweep(prepared_project):
+    """A sweep groups its jobs under a parent run; one job fails (a value only the job can refuse):
+    the others still run, the parent ends FAILED, and the table covers the jobs that finished."""
     root = prepared_project
     result = run_module(
         "train", "-m", "model.net.stem=imagenet,bogus,small", *TINY_EVALUATION,
@@ -162,7 +164,13 @@ def test_a_failing_sweep_job_does_not_stop_the_sweep(prepared_project):
     (parent,) = [r for r in runs if r.data.tags.get("fer.kind") == "sweep"]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert parent.info.status == "FAILED"
+    assert parent.info.run_name == "sweep model.net.stem=imagenet,bogus,small"
     assert sorted(r.data.params["model.net.stem"] for r in children) == ["imagenet", "small"]
+    summary = client.download_artifacts(parent.info.run_id, "sweep_summary.md", str(root))
+    assert len(Path(summary).read_text().splitlines()) == 2 + 2  # header + a row per finished job
+    assert not (root / "models").exists()  # sweeps leave the DVC outputs alone
     assert all(r.info.status == "FINISHED" and "test/accuracy" in r.data.metrics for r in children)
     table = (root / "reports/compare/table.md").read_text()  # the jobs that finished
-    assert "| imagenet |" in table and "| small |" in table and "| bogus |" not in table
+    assert table.startswith("# Test metrics by model.net.stem")  # by the swept key
+    assert "| imagenet | 42 | " in table and "| small | 42 | " in table  # params.yaml's seed
+    assert "| bogus |" not in table
