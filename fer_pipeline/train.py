@@ -40,7 +40,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 from fer_pipeline import config as config_lib
 from fer_pipeline.data.card import CARD_NAME, read_card
-from fer_pipeline.data.datamodule import AUGMENTATIONS, SOURCES, FERDataModule, build_datamodule
+from fer_pipeline.data.datamodule import FERDataModule, build_datamodule, loader_choice_problems
 from fer_pipeline.dvc_outputs import restore_outputs
 from fer_pipeline.errors import PipelineError, exit_on_error
 from fer_pipeline.evaluation.report import check_evaluation, log_test_report, write_test_report
@@ -80,13 +80,7 @@ def check_train_config(cfg: DictConfig) -> None:
     for key in ("batch_size", "eval_batch_size", "input_size"):
         if not isinstance(loader[key], int) or loader[key] < 1:
             problems.append(f"loader.{key} must be an integer >= 1, got {loader[key]}")
-    if loader.source not in SOURCES:
-        problems.append(f"loader.source must be one of {SOURCES}, got '{loader.source}'")
-    if loader.augmentation not in (*AUGMENTATIONS, "auto"):
-        problems.append(
-            f"loader.augmentation must be one of {(*AUGMENTATIONS, 'auto')}, "
-            f"got '{loader.augmentation}'"
-        )
+    problems += loader_choice_problems(loader.source, loader.augmentation)
     if not 0 <= cfg.loss.label_smoothing < 1:
         problems.append(f"loss.label_smoothing must be in [0, 1), got {cfg.loss.label_smoothing}")
     if not isinstance(trainer.accumulate_grad_batches, int) or trainer.accumulate_grad_batches < 1:
@@ -179,7 +173,7 @@ def checkpoint_callbacks(folder: Path) -> tuple[ModelCheckpoint, ModelCheckpoint
 
 def fingerprint(cfg: DictConfig, data_digest: str) -> str:
     """What a run trains: its config (less :data:`NOT_TRAINING`) and the data's digest."""
-    tree = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items()}
+    tree = OmegaConf.to_container(cfg, resolve=True)
     for key in NOT_TRAINING:
         tree.pop(key, None)
     tree["data_digest"] = data_digest
@@ -255,9 +249,7 @@ def train(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     choices = dict(hydra_cfg.runtime.choices)
-    check_train_config(cfg)
-    check_tracking_uri(cfg.logger.tracking_uri)
-
+    # main() has checked every value (of every sweep job) and the tracking URI before any job.
     job_dir = Path(hydra_cfg.runtime.output_dir)
     if multirun:
         models_dir, reports_dir, ckpt_dir = (
@@ -270,7 +262,8 @@ def train(cfg: DictConfig) -> float:
     card = read_card(Path(cfg.paths.split) / CARD_NAME)
     datamodule = build_datamodule(cfg)
     datamodule.setup("fit")  # bad data fails here, before any run is opened or dropped
-    resume = plan_resume(cfg, ckpt_dir, fingerprint(cfg, card["digest"]))
+    trains = fingerprint(cfg, card["digest"])
+    resume = plan_resume(cfg, ckpt_dir, trains)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     module = build_module(cfg, datamodule)
     run_name = " ".join(str(choices.get(g)) for g in ("model", "optimizer")) + f" seed{cfg.seed}"
@@ -291,7 +284,7 @@ def train(cfg: DictConfig) -> float:
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     write_json(
         ckpt_dir / RUN_FILE,
-        {"run_id": logger.run_id, "fingerprint": fingerprint(cfg, card["digest"]),
+        {"run_id": logger.run_id, "fingerprint": trains,
          "tracking_uri": cfg.logger.tracking_uri},
     )  # fmt: skip
 
@@ -416,7 +409,7 @@ def main(argv: list[str] | None = None) -> None:
     except BaseException as err:
         if os.environ.get(PARENT_RUN_ENV):  # a sweep stopped midway: its parent run ends too
             status = "KILLED" if isinstance(err, KeyboardInterrupt | SystemExit) else "FAILED"
-            end_parent_run(config_lib.load_config(overrides).logger.tracking_uri, status)
+            end_parent_run(status)
         raise
     if FAILED_JOBS:
         raise PipelineError(

@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -61,6 +63,40 @@ def project(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(root)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
     return root
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (a server can take it; a client is refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def closed_port_url(name: str) -> str:
+    return f"http://127.0.0.1:{free_port()}/{name}"
+
+
+def start_in_own_group(command: list[str], cwd: Path, env: dict | None = None) -> subprocess.Popen:
+    """Start ``command`` in its own process group (as a terminal starts a job), output merged, so a
+    test can send a signal to the whole group with ``os.killpg(process.pid, ...)``."""
+    return subprocess.Popen(
+        command,
+        cwd=cwd,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def wait_until(condition, process: subprocess.Popen, timeout: float = 300) -> None:
+    """Poll ``condition()`` while ``process`` runs; fail with its output if it ends first."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, process.communicate()[0][-3000:]
+        assert time.monotonic() < deadline, f"timed out after {timeout} s"
+        time.sleep(0.05)
 
 
 def run_module(

@@ -70,7 +70,16 @@ def test_stage_depends_on_every_module_it_runs(stage):
     assert not missing, f"dvc.yaml stage {stage} runs {missing} but does not depend on them"
 
 
-def test_the_import_walk_sees_imports_inside_functions():
-    # dvc_outputs imports dvc inside a function; train imports it at the top: both are found.
-    assert Path("fer_pipeline/dvc_outputs.py") in files_run_by("fer_pipeline.train")
+def test_the_import_walk_sees_imports_inside_functions_and_relative_ones(tmp_path):
+    source = tmp_path / "stage.py"
+    source.write_text(
+        "import os\n"
+        "from . import io\n"
+        "def main():\n"
+        "    from fer_pipeline.data import card\n"
+        "    import fer_pipeline.errors\n"
+    )
+    found = imported_modules(source, "fer_pipeline.stage")
+    assert found == {"fer_pipeline", "fer_pipeline.io", "fer_pipeline.data", "fer_pipeline.data.card",
+                     "fer_pipeline.errors"}  # fmt: skip
     assert Path("fer_pipeline/__init__.py") in files_run_by("fer_pipeline.train")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,30 +17,13 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import TINY_EVALUATION, run_module
+from tests.conftest import TINY_EVALUATION, free_port, run_module, start_in_own_group, wait_until
 
 pytestmark = pytest.mark.slow
 
 
 def start(module: str, *args: str, cwd: Path, env: dict | None = None) -> subprocess.Popen:
-    """``python -m fer_pipeline.<module>`` in its own process group, as a terminal would."""
-    return subprocess.Popen(
-        [sys.executable, "-m", f"fer_pipeline.{module}", *args],
-        cwd=cwd,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-
-
-def wait_for(path: Path, process: subprocess.Popen, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.is_file():
-        assert process.poll() is None, process.communicate()[1][-3000:]
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.05)
+    return start_in_own_group([sys.executable, "-m", f"fer_pipeline.{module}", *args], cwd, env)
 
 
 def weights(path: Path) -> dict[str, torch.Tensor]:
@@ -58,12 +40,13 @@ def test_interrupted_run_resumes_into_the_same_run_and_weights(prepared_project)
     previous = {p: p.read_bytes() for p in (root / "models/best.ckpt", root / "reports/train.json")}
 
     process = start("train", *args, cwd=root)
-    wait_for(root / "checkpoints/last.ckpt", process)  # the first epoch is saved: Ctrl-C
+    last = root / "checkpoints/last.ckpt"
+    wait_until(last.is_file, process)  # the first epoch is saved: Ctrl-C
     signals = [line for line in Path(f"/proc/{process.pid}/status").read_text().splitlines()
                if line.startswith(("Sig", "ShdPnd"))]  # fmt: skip
     os.killpg(process.pid, signal.SIGINT)
-    _, err = process.communicate(timeout=120)
-    assert process.returncode != 0, f"{signals}\n{err[-3000:]}"
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode != 0, f"{signals}\n{output[-3000:]}"
     stopped_at = torch.load(root / "checkpoints/last.ckpt", weights_only=True)["epoch"]
     assert stopped_at < 3  # stopped before its last epoch
     assert {p: p.read_bytes() for p in previous} == previous  # what the user had is untouched
@@ -88,12 +71,6 @@ def test_interrupted_run_resumes_into_the_same_run_and_weights(prepared_project)
     assert run_id not in {
         r.info.run_id for r in client.search_runs(["1"], "attributes.status = 'RUNNING'")
     }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -128,23 +105,23 @@ def test_tracking_server_dying_mid_run_loses_no_checkpoint(prepared_project, mlf
         "train", "trainer.max_epochs=3", *TINY_EVALUATION, cwd=root,
         env={"MLFLOW_TRACKING_URI": uri},
     )  # fmt: skip
-    wait_for(root / "checkpoints/last.ckpt", process)
+    wait_until((root / "checkpoints/last.ckpt").is_file, process)
     os.killpg(server.pid, signal.SIGKILL)  # the server goes away after the first epoch
     server.wait()
     started = time.monotonic()
-    out, err = process.communicate(timeout=300)
-    assert process.returncode == 0, err[-3000:]
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, output[-3000:]
     assert time.monotonic() - started < 120  # no minutes of retries
     assert (root / "models/best.ckpt").is_file() and (root / "models/last.ckpt").is_file()
     assert (root / "reports/metrics.json").is_file()  # it also tested itself
-    warnings = [line for line in err.splitlines() if line.startswith("warning: MLflow")]
-    assert len(warnings) == 2, err[-3000:]  # when it went down, and what was not sent
+    warnings = [line for line in output.splitlines() if line.startswith("warning: MLflow")]
+    assert len(warnings) == 2, output[-3000:]  # when it went down, and what was not sent
     assert f"MLflow at {uri} failed" in warnings[0]
     unsent = json.loads((root / "reports/mlflow_unsent.json").read_text())
     assert unsent["tracking_uri"] == uri
     assert {m["key"] for m in unsent["metrics"]} >= {"val/acc", "train/loss"}
     assert "upload best.ckpt" in unsent["calls"] and "log the test report" in unsent["calls"]
-    assert "train: best val/acc" in out
+    assert "train: best val/acc" in output
 
 
 def test_a_failing_sweep_job_does_not_stop_the_sweep(prepared_project):

@@ -11,14 +11,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import edit_yaml, run_module
+from tests.conftest import edit_yaml, run_module, start_in_own_group, wait_until
 
 pytestmark = pytest.mark.slow
 BIN = str(Path(sys.executable).parent)
@@ -195,22 +194,10 @@ def outputs(project: Path) -> dict[str, str]:
 
 
 def start_dvc_repro(project: Path) -> subprocess.Popen:
-    env = {**os.environ, **GIT_ENV, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.Popen(
-        [f"{BIN}/dvc", "repro"], cwd=project, env=env, start_new_session=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    env = {**GIT_ENV, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    return start_in_own_group([f"{BIN}/dvc", "repro"], project, env)
 
 
-def wait_until(condition, process: subprocess.Popen, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert process.poll() is None, process.communicate()[0][-3000:]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
-# Optimizer x seed sweeps through an experiment config: tests/test_experiment.py.
 def assert_one_line_error(result, *fragments: str) -> None:
     """``result``: a finished subprocess, or ``(status, stdout, stderr)`` from ``call_main``."""
     if isinstance(result, tuple):

@@ -3,13 +3,11 @@ one line before anything starts (in-process, in a tiny project without data)."""
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 import yaml
 
 from fer_pipeline import train
-from tests.conftest import run_module
+from tests.conftest import free_port, run_module
 
 
 def test_cfg_job_prints_the_composed_config_from_the_command_line(project):
@@ -63,14 +61,8 @@ def test_values_that_cannot_train_are_one_line_errors(project, call_main, args, 
     assert not (project / "mlflow.db").exists() and not (project / "models").exists()
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_unreachable_tracking_server_fails_at_once_naming_it(project, call_main, monkeypatch):
-    uri = f"http://127.0.0.1:{closed_port()}"
+    uri = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     code, _, err = call_main(train.main, "trainer.max_epochs=1")  # no data prepared: fails before
     assert code == 2 and err.count("\n") == 1

@@ -68,6 +68,18 @@ def build_transform(
     return A.Compose(steps, seed=seed)
 
 
+def loader_choice_problems(source: str, augmentation: str, allow_auto: bool = True) -> list[str]:
+    """What is wrong with ``loader.source`` and ``loader.augmentation`` (``auto`` is the config's,
+    resolved by :func:`build_datamodule`), one message each."""
+    allowed = (*AUGMENTATIONS, "auto")
+    problems = []
+    if source not in SOURCES:
+        problems.append(f"loader.source must be one of {SOURCES}, got '{source}'")
+    if augmentation not in (allowed if allow_auto else AUGMENTATIONS):
+        problems.append(f"loader.augmentation must be one of {allowed}, got '{augmentation}'")
+    return problems
+
+
 def _random_parts(compose: A.Compose) -> list:
     """The pipeline and every transform in it: albumentations gives each its own generators."""
     parts = [compose]
@@ -151,12 +163,8 @@ class FERDataModule(pl.LightningDataModule):
         pin_memory: bool = False,
     ):
         super().__init__()
-        if source not in SOURCES:
-            raise PipelineError(f"loader.source must be one of {SOURCES}, got '{source}'")
-        if augmentation not in AUGMENTATIONS:
-            raise PipelineError(
-                f"loader.augmentation must be one of {(*AUGMENTATIONS, 'auto')}, got '{augmentation}'"
-            )
+        if problems := loader_choice_problems(source, augmentation, allow_auto=False):
+            raise PipelineError("; ".join(problems))
         self.source, self.augmentation, self.pin_memory = source, augmentation, pin_memory
         self.seed = seed
         self.faces_dir = Path(faces_dir)

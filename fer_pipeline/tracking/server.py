@@ -23,6 +23,7 @@ from mlflow.entities import Metric, Param
 from pytorch_lightning.loggers import MLFlowLogger
 
 from fer_pipeline.errors import PipelineError
+from fer_pipeline.io import write_json
 
 HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
@@ -125,11 +126,9 @@ class ResilientMLFlowLogger(MLFlowLogger):
             for key, value in metrics.items()
             if not isinstance(value, str)
         ]
-        if not self._may_try():
-            self.unsent_metrics += batch
-            return
-        self.unsent_metrics += batch
-        self.flush()
+        self.unsent_metrics += batch  # sent now, in order after whatever is pending, if it may
+        if self._may_try():
+            self.flush()
 
     def log_hyperparams(self, params) -> None:
         try:
@@ -167,21 +166,18 @@ class ResilientMLFlowLogger(MLFlowLogger):
         if not (self.unsent_metrics or self.unsent_params or self.unsent_calls):
             path.unlink(missing_ok=True)
             return None
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(
-            json.dumps(
-                {
-                    "tracking_uri": self._tracking_uri,
-                    "run_id": self._run_id,
-                    "metrics": [
-                        {"key": m.key, "value": m.value, "timestamp": m.timestamp, "step": m.step}
-                        for m in self.unsent_metrics
-                    ],
-                    "params": {p.key: p.value for p in self.unsent_params},
-                    "calls": self.unsent_calls,
-                },
-                indent=1,
-            )
+        write_json(
+            path,
+            {
+                "tracking_uri": self._tracking_uri,
+                "run_id": self._run_id,
+                "metrics": [
+                    {"key": m.key, "value": m.value, "timestamp": m.timestamp, "step": m.step}
+                    for m in self.unsent_metrics
+                ],
+                "params": {p.key: p.value for p in self.unsent_params},
+                "calls": self.unsent_calls,
+            },
         )
         print(
             f"warning: MLflow at {self._tracking_uri} missed {len(self.unsent_metrics)} metric "

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
@@ -32,13 +33,14 @@ class JobFailed:
 
 
 FAILED_JOBS: list[str] = []  # this process's failed sweep jobs, for the exit status
+_OPEN_PARENT: dict[str, str] = {}  # the open parent run's id -> its tracking URI
 
 
-def end_parent_run(tracking_uri: str, status: str) -> None:
+def end_parent_run(status: str) -> None:
     """Mark the open sweep's parent run ``status`` (a sweep stopped by Ctrl-C or an error)."""
     run_id = os.environ.pop(PARENT_RUN_ENV, None)
     if run_id:
-        MlflowClient(tracking_uri).set_terminated(run_id, status)
+        MlflowClient(_OPEN_PARENT.pop(run_id)).set_terminated(run_id, status)
 
 
 def setting_keys(by: str | list[str] | None, parent) -> list[str]:
@@ -117,10 +119,13 @@ class ParentRunCallback(Callback):
         )
         client.log_param(run.info.run_id, "sweep.overrides", " ".join(overrides))
         os.environ[PARENT_RUN_ENV] = run.info.run_id
+        _OPEN_PARENT[run.info.run_id] = config.logger.tracking_uri
         FAILED_JOBS.clear()
 
     def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
-        value = getattr(job_return, "_return_value", None)
+        # A job that raised would raise again on `return_value`; train returns JobFailed instead.
+        completed = job_return.status == JobStatus.COMPLETED
+        value = job_return.return_value if completed else None
         if isinstance(value, JobFailed):
             FAILED_JOBS.append(f"job {config.hydra.job.num}: {value.message}")
 
@@ -128,6 +133,7 @@ class ParentRunCallback(Callback):
         run_id = os.environ.pop(PARENT_RUN_ENV, None)
         if not run_id:
             return
+        _OPEN_PARENT.pop(run_id, None)
         client = MlflowClient(config.logger.tracking_uri)
         run = client.get_run(run_id)
         table = summary_table(client, run_id, run.info.experiment_id)

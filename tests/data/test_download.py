@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -16,6 +15,7 @@ import fer_pipeline.data.download as download
 from fer_pipeline.data.download import DownloadError, ensure_local, fetch_url
 from fer_pipeline.data.sources import get_source
 from fer_pipeline.errors import PipelineError
+from tests.conftest import closed_port_url
 from tests.data.test_fer2013 import write_csv
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
@@ -70,13 +70,6 @@ def server():
     srv.httpd.shutdown()
 
 
-def closed_port_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/fer2013.csv"
-
-
 def test_download_with_checksum(server, tmp_path):
     md5 = hashlib.md5(PAYLOAD).hexdigest()
     dest = fetch_url(f"{server.url}/data.bin", tmp_path / "data.bin", md5=md5)
@@ -108,7 +101,7 @@ def test_offline_prepare_says_what_it_tried_and_what_to_put_where(tmp_path, caps
     external = tmp_path / "external"
     external.mkdir()
     (external / "README.md").write_text("put data here")
-    url = closed_port_url()
+    url = closed_port_url("fer2013.csv")
     cfg = OmegaConf.create(
         {
             "source": "fer2013",
@@ -158,7 +151,9 @@ def test_downloaded_csv_is_prepared(server, tmp_path):
 
 def test_local_data_wins_over_download(tmp_path):
     csv_path = write_csv(tmp_path / "fer2013.csv")
-    cfg = OmegaConf.create({"url": closed_port_url(), "md5": None, "cache": str(tmp_path)})
+    cfg = OmegaConf.create(
+        {"url": closed_port_url("fer2013.csv"), "md5": None, "cache": str(tmp_path)}
+    )
     assert ensure_local(tmp_path, cfg, "FER2013", "put it") == tmp_path
     assert ensure_local(csv_path, cfg, "FER2013", "put it") == csv_path
 
@@ -195,7 +190,9 @@ def test_bad_kaggle_reference(tmp_path):
 
 def test_missing_ferplus_labels_are_fetched_or_explained(server, tmp_path):
     labels = tmp_path / "external" / "fer2013new.csv"
-    offline = OmegaConf.create({"url": closed_port_url(), "cache": str(tmp_path / "c")})
+    offline = OmegaConf.create(
+        {"url": closed_port_url("fer2013.csv"), "cache": str(tmp_path / "c")}
+    )
     with pytest.raises(DownloadError) as err:
         ensure_local(labels, offline, "FER+ labels", "put fer2013new.csv")
     assert str(err.value).endswith(f"to skip the download, put fer2013new.csv as {labels}")

@@ -3,8 +3,6 @@ loading / preprocessing / decoding with locally created weights, and the auto an
 
 from __future__ import annotations
 
-import socket
-
 import cv2
 import numpy as np
 import pytest
@@ -15,6 +13,7 @@ import fer_pipeline.faces.detectors as detectors
 from fer_pipeline.errors import PipelineError
 from fer_pipeline.faces import FaceCropper
 from fer_pipeline.faces.detectors import HaarDetector, RetinaFaceDetector, load_retinaface_weights
+from tests.conftest import closed_port_url
 
 # The astronaut's face in skimage.data.astronaut() (512 x 512): between the ears and from the
 # hairline to the chin, measured on the image.
@@ -90,13 +89,6 @@ def test_auto_takes_small_images_as_crops_and_detects_in_photos(monkeypatch, tmp
 def test_too_small_for_the_detector_is_an_outcome():
     result = FaceCropper("haar", size=48, haar={"min_face": 24})(np.zeros((16, 16), np.uint8))
     assert (result.outcome, result.action) == ("too_small", "center_crop")
-
-
-def closed_port_url(name: str) -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/{name}"
 
 
 def retinaface_net():
