@@ -45,7 +45,11 @@ from fer_pipeline.dvc_outputs import restore_outputs
 from fer_pipeline.errors import PipelineError, exit_on_error
 from fer_pipeline.evaluation.report import check_evaluation, log_test_report, write_test_report
 from fer_pipeline.io import atomic_dir, clean_stale, write_json
-from fer_pipeline.models.interrupt import StopOnSignal, install_interrupt_handlers
+from fer_pipeline.models.interrupt import (
+    StopOnSignal,
+    between_batches,
+    install_interrupt_handlers,
+)
 from fer_pipeline.models.module import FERModule, build_net, read_checkpoint
 from fer_pipeline.tracking.dataset import log_dataset
 from fer_pipeline.tracking.provenance import dvc_hashes, file_md5, flat_params, git_commit
@@ -229,7 +233,9 @@ def ends_run(logger: ResilientMLFlowLogger):
         stopped = isinstance(err, KeyboardInterrupt | SystemExit)
         status = "KILLED" if stopped else "FAILED"
         logger.safely(
-            f"mark {status}", lambda: logger.experiment.set_terminated(logger.run_id, status)
+            f"mark {status}",
+            lambda: logger.experiment.set_terminated(logger.run_id, status),
+            force=True,
         )
         raise
 
@@ -296,7 +302,10 @@ def train(cfg: DictConfig) -> float:
             callbacks=[best_cb, last_cb, StopOnSignal()],
             default_root_dir=str(job_dir),
         )
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resume.checkpoint, weights_only=True)
+        with between_batches():  # Ctrl-C stops at a batch end, never inside a write
+            trainer.fit(
+                module, datamodule=datamodule, ckpt_path=resume.checkpoint, weights_only=True
+            )
         best_score = float(best_cb.best_model_score or 0.0)
         best = read_checkpoint(ckpt_dir / "best.ckpt")
         publish(ckpt_dir, models_dir)

@@ -52,7 +52,7 @@ def test_interrupted_run_resumes_into_the_same_run_and_weights(prepared_project)
     assert {p: p.read_bytes() for p in previous} == previous  # what the user had is untouched
     run_id = json.loads((root / "checkpoints/run.json").read_text())["run_id"]
     client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
-    assert client.get_run(run_id).info.status == "KILLED"
+    assert client.get_run(run_id).info.status == "KILLED", output[-3000:]
 
     out = run_module("train", *args, cwd=root).stdout  # the same command again
     assert f"resuming run {run_id} from checkpoints/last.ckpt" in out

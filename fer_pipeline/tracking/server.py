@@ -142,12 +142,14 @@ class ResilientMLFlowLogger(MLFlowLogger):
             return
         if self._may_try():
             self.flush()
-        self.safely("end the run", lambda: super(ResilientMLFlowLogger, self).finalize(status))
+        end = lambda: super(ResilientMLFlowLogger, self).finalize(status)  # noqa: E731
+        self.safely("end the run", end, force=True)
 
-    def safely(self, what: str, call: Callable[[], Any]) -> Any:
+    def safely(self, what: str, call: Callable[[], Any], force: bool = False) -> Any:
         """``call()``, or None and a recorded failure when the tracking server fails (or failed
-        less than ``retry_every_s`` ago: then it is not tried, so a dead server costs no waits)."""
-        if not self._may_try():
+        less than ``retry_every_s`` ago: then it is not tried, so a dead server costs no waits,
+        unless ``force``: a run's end is always tried)."""
+        if not force and not self._may_try():
             self.unsent_calls.append(what)
             return None
         try:

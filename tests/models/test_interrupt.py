@@ -35,3 +35,26 @@ def test_sigterm_raises_keyboard_interrupt(handlers):
     with pytest.raises(KeyboardInterrupt):
         os.kill(os.getpid(), signal.SIGTERM)
     assert interrupt.stop_requested()  # also recorded in the pipe
+
+
+def test_during_training_the_first_sigint_stops_at_the_next_batch_end(handlers, capsys):
+    callback = interrupt.StopOnSignal()
+    with pytest.raises(KeyboardInterrupt), interrupt.between_batches():
+        os.kill(os.getpid(), signal.SIGINT)  # mid-batch: asked, not raised here
+        assert "SIGINT: stopping after this batch" in capsys.readouterr().err
+        callback.on_train_batch_end(None, None, None, None, 0)  # the batch ends: stop
+        pytest.fail("training went on after the batch")
+
+
+def test_a_second_sigint_stops_at_once(handlers):
+    with pytest.raises(KeyboardInterrupt), interrupt.between_batches():
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)  # no batch end in between
+        pytest.fail("the second SIGINT did not stop")
+
+
+def test_a_stop_asked_for_after_the_last_batch_stops_when_training_ends(handlers):
+    with pytest.raises(KeyboardInterrupt), interrupt.between_batches():
+        os.kill(os.getpid(), signal.SIGTERM)
+    with interrupt.between_batches():  # a later block starts afresh
+        pass
