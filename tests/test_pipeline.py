@@ -31,16 +31,25 @@ GIT_ENV = {
 }
 
 
-def sh(*command: str, cwd: Path) -> subprocess.CompletedProcess:
-    """Run a command with the project environment's executables first on PATH."""
-    env = {**os.environ, **GIT_ENV, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}"
+def project_env() -> dict[str, str]:
+    """The environment stage commands need: the project's executables first on PATH."""
+    return {**os.environ, **GIT_ENV, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+
+
+def sh(*command: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a command in :func:`project_env`; with ``check``, assert that it succeeded."""
+    result = subprocess.run(
+        command, cwd=cwd, env=project_env(), capture_output=True, text=True, timeout=900
+    )
+    if check:
+        assert result.returncode == 0, (
+            f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}"
+        )
     return result
 
 
-def dvc(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return sh(f"{BIN}/dvc", *args, cwd=cwd)
+def dvc(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    return sh(f"{BIN}/dvc", *args, cwd=cwd, check=check)
 
 
 def stages_run(output: str) -> set[str]:
@@ -164,7 +173,7 @@ def test_dvc_repro_end_to_end(project):
     kept = outputs(project)
     evaluation = (project / "conf/evaluation.yaml").read_text()
     edit_yaml(project / "conf/evaluation.yaml", {"evaluation": {"bootstrap": {"resamples": 0}}})
-    failed = subprocess.run([f"{BIN}/dvc", "repro"], cwd=project, capture_output=True, text=True)
+    failed = dvc("repro", cwd=project, check=False)
     assert failed.returncode != 0 and "resamples must be >= 1" in failed.stderr + failed.stdout
     assert outputs(project) == kept
     (project / "conf/evaluation.yaml").write_text(evaluation)
@@ -194,8 +203,7 @@ def outputs(project: Path) -> dict[str, str]:
 
 
 def start_dvc_repro(project: Path) -> subprocess.Popen:
-    env = {**GIT_ENV, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    return start_in_own_group([f"{BIN}/dvc", "repro"], project, env)
+    return start_in_own_group([f"{BIN}/dvc", "repro"], project, project_env())
 
 
 def assert_one_line_error(result, *fragments: str) -> None:
