@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import yaml
 
@@ -63,6 +65,19 @@ def project(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(root)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
     return root
+
+
+def two_faces() -> np.ndarray:
+    """A photo with two faces (RGB, 300 x 500): the astronaut of scikit-image's samples, at two
+    sizes, on grey."""
+    from skimage import data as samples
+
+    big = samples.astronaut()[:300, 100:350]
+    small = cv2.resize(big, None, fx=0.6, fy=0.6)
+    canvas = np.full((300, 500, 3), 128, np.uint8)
+    canvas[:, :250] = big
+    canvas[50 : 50 + small.shape[0], 300 : 300 + small.shape[1]] = small
+    return canvas
 
 
 def free_port() -> int:

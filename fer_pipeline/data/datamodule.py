@@ -12,11 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import albumentations as A
-import cv2
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from albumentations.pytorch import ToTensorV2
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from fer_pipeline.data.batch_augment import BatchAugment
@@ -24,48 +22,11 @@ from fer_pipeline.data.image_folder import read_info
 from fer_pipeline.data.images import read_image
 from fer_pipeline.data.packed import load_packed
 from fer_pipeline.data.split import SPLITS, read_manifest
+from fer_pipeline.data.transforms import build_transform
 from fer_pipeline.errors import PipelineError
 
 SOURCES = ("packed", "files")
 AUGMENTATIONS = ("albumentations", "batched")  # the config's `auto` is resolved by build_datamodule
-
-
-def build_transform(
-    input_size: int, mean: float, std: float, augment: dict | None = None, seed: int | None = None
-) -> A.Compose:
-    """Resize to ``input_size``, optionally augment (``augment`` keys below), normalise, to tensor.
-
-    albumentations keeps its own random state, which global seeding does not reach: ``seed`` makes
-    the augmentation sequence reproducible.
-
-    ``augment``: ``hflip`` (probability), ``rotate`` (degrees), ``shift`` and ``scale`` (fractions),
-    ``brightness_contrast`` (limit), ``erase`` (probability of one random erased patch).
-    """
-    steps: list = [A.Resize(input_size, input_size)]
-    if augment:
-        steps += [
-            A.HorizontalFlip(p=augment.get("hflip", 0.0)),
-            A.Affine(
-                rotate=(-augment.get("rotate", 0.0), augment.get("rotate", 0.0)),
-                translate_percent=(-augment.get("shift", 0.0), augment.get("shift", 0.0)),
-                scale=(1 - augment.get("scale", 0.0), 1 + augment.get("scale", 0.0)),
-                border_mode=cv2.BORDER_REFLECT_101,  # no black corners for the model to learn
-                p=1.0 if any(augment.get(k, 0) for k in ("rotate", "shift", "scale")) else 0.0,
-            ),
-            A.RandomBrightnessContrast(
-                brightness_limit=augment.get("brightness_contrast", 0.0),
-                contrast_limit=augment.get("brightness_contrast", 0.0),
-                p=1.0 if augment.get("brightness_contrast", 0.0) else 0.0,
-            ),
-            A.CoarseDropout(
-                num_holes_range=(1, 1),
-                hole_height_range=(0.1, 0.3),
-                hole_width_range=(0.1, 0.3),
-                p=augment.get("erase", 0.0),
-            ),
-        ]
-    steps += [A.Normalize(mean=mean, std=std, max_pixel_value=255.0), ToTensorV2()]
-    return A.Compose(steps, seed=seed)
 
 
 def loader_choice_problems(source: str, augmentation: str, allow_auto: bool = True) -> list[str]:

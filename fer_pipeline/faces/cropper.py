@@ -62,6 +62,7 @@ class CropResult:
     score: float | None = None  # the kept face's detector score
     action: str = "kept"  # kept | center_crop | dropped
     detections: list[Detection] = field(default_factory=list, repr=False)
+    kept: list[Detection] = field(default_factory=list, repr=False)  # the detection of each face
 
     @property
     def face(self) -> np.ndarray:
@@ -217,8 +218,9 @@ class FaceCropper:
         faces = [self._crop_detection(image, d) for d in chosen]
         outcome = "aligned" if chosen[0].landmarks is not None else "box"
         return CropResult(
-            faces, outcome, name, len(detections), chosen[0].score, detections=detections
-        )
+            faces, outcome, name, len(detections), chosen[0].score, detections=detections,
+            kept=chosen,
+        )  # fmt: skip
 
     def _crop_detection(self, image: np.ndarray, detection: Detection) -> np.ndarray:
         if detection.landmarks is not None:

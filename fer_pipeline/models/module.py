@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Callable
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from fer_pipeline.errors import PipelineError
 from fer_pipeline.evaluation.tta import predict_proba
+from fer_pipeline.models.checkpoint import (  # noqa: F401 - the stages import them from here too
+    build_net,
+    checkpoint_config,
+    load_state,
+    read_checkpoint,
+)
 from fer_pipeline.rng import global_rng_state, set_global_rng_state
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
@@ -149,49 +152,6 @@ class FERModule(pl.LightningModule):
         }
 
 
-def build_net(model_cfg, num_classes: int, in_channels: int) -> nn.Module:
-    """Instantiate the ``model.net`` config for ``num_classes`` classes and ``in_channels`` input."""
-    try:
-        return instantiate(model_cfg.net, num_classes=num_classes, in_channels=in_channels)
-    except InstantiationException as err:
-        if isinstance(err.__cause__, PipelineError):  # e.g. ImageNet weights missing offline
-            raise err.__cause__ from None
-        raise PipelineError(f"model.net: {' '.join(str(err).split())}") from None
-
-
-def read_checkpoint(path: str | Path) -> dict:
-    """A checkpoint's content, loaded without running any code it may hold
-    (``torch.load(weights_only=True)``); one-line errors naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise PipelineError(f"checkpoint {path} is missing (run the train stage first)")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        reason = " ".join(str(err).split("Check the documentation")[0].split())[:300]
-        raise PipelineError(
-            f"{path} holds more than weights and plain values and was not loaded "
-            f"(it could run code): {reason}"
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise PipelineError(
-            f"{path} is not a readable checkpoint ({' '.join(str(err).split())[:300]})"
-        ) from None
-
-
-def checkpoint_config(state: dict, path: str | Path) -> tuple[DictConfig, list[str], int]:
-    """The experiment config, class list and input channels a train-stage checkpoint was made with."""
-    try:
-        hparams = state["hyper_parameters"]
-        return (
-            OmegaConf.create(hparams["config"]),
-            list(hparams["classes"]),
-            hparams.get("in_channels", 1),
-        )
-    except (KeyError, TypeError) as err:
-        raise PipelineError(f"{path} is not a fer-pipeline checkpoint (no {err})") from None
-
-
 def load_trained(checkpoint: str | Path) -> FERModule:
     """A trained :class:`FERModule` from a checkpoint written by the train stage, in eval mode.
 
@@ -204,13 +164,6 @@ def load_trained(checkpoint: str | Path) -> FERModule:
     config.model.net.pretrained = False
     net = build_net(config.model, len(classes), in_channels)
     module = FERModule(net, classes=classes, config=OmegaConf.to_container(config))
-    try:
-        module.load_state_dict(state["state_dict"], strict=True)
-    except (KeyError, RuntimeError) as err:
-        lines = str(err).splitlines()
-        first = " ".join((lines[1] if len(lines) > 1 else lines[0]).split())[:300]
-        raise PipelineError(
-            f"{checkpoint} does not fit the net its config describes ({first})"
-        ) from None
+    load_state(module, state["state_dict"], checkpoint)
     module.config = config
     return module.eval()

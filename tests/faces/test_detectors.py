@@ -13,7 +13,7 @@ import fer_pipeline.faces.detectors as detectors
 from fer_pipeline.errors import PipelineError
 from fer_pipeline.faces import FaceCropper
 from fer_pipeline.faces.detectors import HaarDetector, RetinaFaceDetector, load_retinaface_weights
-from tests.conftest import closed_port_url
+from tests.conftest import closed_port_url, two_faces
 
 # The astronaut's face in skimage.data.astronaut() (512 x 512): between the ears and from the
 # hairline to the chin, measured on the image.
@@ -49,17 +49,8 @@ def test_no_face_is_reported_and_kept_or_dropped_as_asked(name):
     assert (dropped.outcome, dropped.action, dropped.faces) == ("no_face", "dropped", [])
 
 
-def two_astronauts() -> np.ndarray:
-    big = samples.astronaut()[:300, 100:350]
-    small = cv2.resize(big, None, fx=0.6, fy=0.6)
-    canvas = np.full((300, 500, 3), 128, np.uint8)
-    canvas[:, :250] = big
-    canvas[50 : 50 + small.shape[0], 300 : 300 + small.shape[1]] = small
-    return canvas
-
-
 def test_several_faces_policy():
-    image = two_astronauts()
+    image = two_faces()
     detections = HaarDetector().detect(image)
     assert len(detections) == 2
     big, small = sorted(detections, key=lambda d: -d.area)

@@ -1,0 +1,181 @@
+"""What a user passes to predict, as a stream of images: paths, folders (recursive), globs, video
+files, numpy arrays, PIL images, encoded image bytes, or a list of them.
+
+Each input becomes one or more :class:`Item`: an RGB ``uint8`` image (a still, or a sampled video
+frame), or, when it cannot be read, an ``error`` outcome that names why. Nothing stops the stream:
+a bad input is an item like any other, so it is reported, not skipped.
+"""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
+
+# Outcomes of inputs that give no image (the face outcomes are FaceCropper's).
+MISSING, NOT_AN_IMAGE, UNREADABLE, EMPTY_FOLDER, BAD_VIDEO = (
+    "missing",
+    "not_an_image",
+    "unreadable",
+    "empty_folder",
+    "unreadable_video",
+)
+
+
+@dataclass
+class Item:
+    input: str  # the path, or a name such as "array[0]"
+    image: np.ndarray | None  # (H, W, 3) RGB uint8; None when ``error``
+    frame: int | None = None  # video frame index
+    time_s: float | None = None  # video time of the frame
+    error: str | None = None  # one of the outcomes above
+
+
+def to_rgb_uint8(image: np.ndarray, name: str) -> np.ndarray:
+    """``(H, W)``, ``(H, W, 1|3|4)``, uint8 or float in [0, 1] -> ``(H, W, 3)`` RGB uint8."""
+    array = np.asarray(image)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+        raise ValueError(f"{name}: expected an (H, W) or (H, W, 3|4) image, got {array.shape}")
+    if array.dtype != np.uint8:
+        if not np.issubdtype(array.dtype, np.floating) and not np.issubdtype(
+            array.dtype, np.integer
+        ):
+            raise ValueError(f"{name}: pixel type {array.dtype} is not a number")
+        top = 1.0 if np.issubdtype(array.dtype, np.floating) and array.max(initial=0) <= 1 else 255
+        array = np.clip(np.rint(array.astype(np.float64) * (255 / top)), 0, 255).astype(np.uint8)
+    if array.ndim == 2:
+        return cv2.cvtColor(array, cv2.COLOR_GRAY2RGB)
+    return np.ascontiguousarray(array[..., :3])
+
+
+def decode(data: bytes) -> np.ndarray | None:
+    """Encoded image bytes (PNG, JPEG, ...) -> RGB uint8, or None when they are not an image."""
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def read_image(path: Path) -> Item:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return Item(str(path), None, error=UNREADABLE)
+    image = decode(data) if data else None
+    return Item(str(path), image, error=None if image is not None else UNREADABLE)
+
+
+def read_video(path: Path, every_n_frames: int = 1) -> Iterator[Item]:
+    """Every ``every_n_frames``-th frame of a video, with its index and time."""
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        yield Item(str(path), None, error=BAD_VIDEO)
+        return
+    fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
+    index, sent = 0, 0
+    try:
+        while True:
+            if index % every_n_frames == 0:
+                ok, bgr = capture.read()
+            else:
+                ok, bgr = capture.grab(), None
+            if not ok:
+                break
+            if bgr is not None:
+                time_s = round(index / fps, 3) if fps > 0 else None
+                rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                yield Item(str(path), rgb, frame=index, time_s=time_s)
+                sent += 1
+            index += 1
+    finally:
+        capture.release()
+    if not sent:
+        yield Item(str(path), None, error=BAD_VIDEO)
+
+
+def files_in(folder: Path) -> list[Path]:
+    """Image and video files under ``folder``, recursively, in name order."""
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES
+    )
+
+
+def from_path(path: Path, every_n_frames: int) -> Iterator[Item]:
+    if path.is_dir():
+        files = files_in(path)
+        if not files:
+            yield Item(str(path), None, error=EMPTY_FOLDER)
+        for file in files:
+            yield from from_path(file, every_n_frames)
+    elif not path.exists():
+        yield Item(str(path), None, error=MISSING)
+    elif path.suffix.lower() in VIDEO_SUFFIXES:
+        yield from read_video(path, every_n_frames)
+    elif path.suffix.lower() in IMAGE_SUFFIXES:
+        yield read_image(path)
+    else:
+        item = read_image(path)  # an image with an unusual name is still an image
+        yield item if item.error is None else Item(str(path), None, error=NOT_AN_IMAGE)
+
+
+def expand(inputs, every_n_frames: int = 1) -> Iterator[Item]:
+    """The images of ``inputs`` (see the module doc), in order."""
+    if every_n_frames < 1:
+        raise ValueError(f"every_n_frames must be >= 1, got {every_n_frames}")
+    single = (str, Path, bytes, bytearray, np.ndarray)
+    many = [inputs] if isinstance(inputs, single) or _is_pil(inputs) else list(inputs)
+    counters = {"array": 0, "image": 0, "bytes": 0}
+
+    def name(kind: str) -> str:
+        counters[kind] += 1
+        return f"{kind}[{counters[kind] - 1}]"
+
+    for value in many:
+        if isinstance(value, np.ndarray):
+            label = name("array")
+            try:
+                yield Item(label, to_rgb_uint8(value, label))
+            except ValueError:
+                yield Item(label, None, error=NOT_AN_IMAGE)
+        elif _is_pil(value):
+            yield Item(name("image"), np.asarray(value.convert("RGB")))
+        elif isinstance(value, bytes | bytearray):
+            label = name("bytes")
+            image = decode(bytes(value))
+            yield Item(label, image, error=None if image is not None else NOT_AN_IMAGE)
+        elif isinstance(value, str | Path):
+            text = str(value)
+            if not Path(text).exists() and glob.has_magic(text):
+                matches = sorted(glob.glob(text, recursive=True))
+                if not matches:
+                    yield Item(text, None, error=MISSING)
+                for match in matches:
+                    yield from from_path(Path(match), every_n_frames)
+            else:
+                yield from from_path(Path(text), every_n_frames)
+        else:
+            yield Item(repr(value)[:80], None, error=NOT_AN_IMAGE)
+
+
+def _is_pil(value) -> bool:
+    return type(value).__module__.startswith("PIL.")
+
+
+def chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
+    chunk: list[Item] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

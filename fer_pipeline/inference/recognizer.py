@@ -1,0 +1,270 @@
+"""``Recognizer``: a trained model on new images, folders and video; the one inference path that the
+predict command, the MLflow model and the app all use.
+
+    from fer_pipeline.inference import Recognizer
+    recognizer = Recognizer.load("models:/fer-pipeline@champion")   # or a .ckpt path, a run id
+    table = recognizer.predict(["photo.jpg", "faces/", "clip.mp4"])  # one row per face and frame
+
+Everything that shapes the input comes from the checkpoint's own config, never from ``conf/``: the
+face crop (size, margin, grey/RGB, equalisation, detector settings), the network input size and
+normalisation, and the test-time augmentation. The detector is the checkpoint's when it is one
+(``haar``, ``retinaface``, ``auto``); a model trained on shipped annotations or ready crops
+(``annotations``, ``none``) detects with ``auto``, which takes small images (longer side at most
+``face.auto_max_side``) as faces already and finds the faces in larger ones.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from fer_pipeline.data.transforms import build_transform
+from fer_pipeline.errors import PipelineError
+from fer_pipeline.evaluation.occlusion import occlusion_sensitivity
+from fer_pipeline.evaluation.tta import predict_proba
+from fer_pipeline.faces import FaceCropper
+from fer_pipeline.faces.cropper import CropResult
+from fer_pipeline.inference.inputs import Item, chunks, expand
+from fer_pipeline.models.checkpoint import load_net
+
+DEFAULT_MODEL = "models/best.ckpt"
+CHECKPOINT_IN_MODEL = "artifacts/best.ckpt"  # where the MLflow model keeps its checkpoint
+KEY_COLUMNS = ["input", "frame", "time_s", "face", "x", "y", "w", "h", "face_score"]
+END_COLUMNS = ["predicted", "outcome"]
+DETECTORS_FOR_NEW_IMAGES = {"annotations": "auto", "none": "auto"}
+
+
+def columns(classes: list[str]) -> list[str]:
+    """The per-face table's columns, in order."""
+    return KEY_COLUMNS + [f"p_{c}" for c in classes] + END_COLUMNS
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+
+
+def resolve_checkpoint(model: str | Path) -> Path:
+    """A local checkpoint for ``model``: a ``.ckpt`` path, a folder holding an MLflow model of
+    this project, an MLflow model URI (``models:/fer-pipeline@champion``, ``runs:/<id>/model``) or
+    a run id. MLflow URIs are read from ``$MLFLOW_TRACKING_URI`` (default ``sqlite:///mlflow.db``)."""
+    text = str(model)
+    path = Path(text)
+    if path.is_file():
+        return path
+    if path.is_dir() and (path / CHECKPOINT_IN_MODEL).is_file():
+        return path / CHECKPOINT_IN_MODEL
+    if text.startswith(("models:/", "runs:/")) or _is_run_id(text):
+        uri = f"runs:/{text}/model" if _is_run_id(text) else text
+        import mlflow  # only for MLflow URIs: importing it costs seconds
+
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(uri, tracking_uri=tracking_uri()))
+        except Exception as err:  # noqa: BLE001 - MLflow raises many kinds for "not there"
+            reason = " ".join(str(err).split())[:300]
+            raise PipelineError(
+                f"model {text} could not be loaded from MLflow at {tracking_uri()} ({reason})"
+            ) from None
+        if local.is_file():
+            return local
+        if (local / CHECKPOINT_IN_MODEL).is_file():
+            return local / CHECKPOINT_IN_MODEL
+        raise PipelineError(
+            f"model {text} holds no fer-pipeline checkpoint ({CHECKPOINT_IN_MODEL})"
+        )
+    if text == DEFAULT_MODEL:
+        raise PipelineError(
+            f"no trained model at {DEFAULT_MODEL}: run `make demo` (or `dvc repro`), or pass "
+            "--model with a checkpoint, a run id or models:/fer-pipeline@champion"
+        )
+    raise PipelineError(
+        f"model {text} is not a checkpoint file, an MLflow model folder, a models:/ or runs:/ "
+        "URI, or a run id"
+    )
+
+
+def _is_run_id(text: str) -> bool:
+    return len(text) == 32 and all(c in "0123456789abcdef" for c in text)
+
+
+def pick_device(device: str | None) -> torch.device:
+    if device in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        chosen = torch.device(device)
+    except RuntimeError:
+        raise PipelineError(
+            f"device '{device}' is not a torch device (cpu, cuda, cuda:1)"
+        ) from None
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise PipelineError(f"device '{device}': no CUDA GPU here")
+    return chosen
+
+
+class Recognizer:
+    """A trained net with the preprocessing it was trained with. Build with :meth:`load`."""
+
+    def __init__(
+        self,
+        net: torch.nn.Module,
+        config: DictConfig,
+        classes: list[str],
+        source: str = "",
+        detector: str | None = None,
+        device: str | None = None,
+        batch_size: int = 64,
+    ):
+        if batch_size < 1:
+            raise PipelineError(f"batch size must be >= 1, got {batch_size}")
+        self.config, self.classes, self.source = config, list(classes), source
+        self.device = pick_device(device)
+        self.net = net.to(self.device).eval()
+        self.batch_size = batch_size
+        face = OmegaConf.to_container(config.face, resolve=True)
+        chosen = detector or DETECTORS_FOR_NEW_IMAGES.get(face["detector"], face["detector"])
+        face.update(detector=chosen, multiple="all", on_failure="drop")
+        self.cropper = FaceCropper.from_config(face)
+        loader = config.loader
+        self.input_size = int(loader.input_size)
+        self.transform = build_transform(self.input_size, float(loader.mean), float(loader.std))
+        evaluation = config.get("evaluation") or {}
+        self.tta = (str(evaluation.get("tta", "none")), float(evaluation.get("tta_crop", 0.875)))
+        occlusion = evaluation.get("occlusion") or {}
+        self.occlusion = {
+            "window": int(occlusion.get("window", 8)),
+            "stride": int(occlusion.get("stride", 4)),
+            "fill": float(occlusion.get("fill", 0.0)),
+        }
+
+    @classmethod
+    def load(
+        cls,
+        model: str | Path = DEFAULT_MODEL,
+        detector: str | None = None,
+        device: str | None = None,
+        batch_size: int = 64,
+    ) -> Recognizer:
+        """From a checkpoint path, an MLflow model folder or URI, or a run id (see
+        :func:`resolve_checkpoint`)."""
+        checkpoint = resolve_checkpoint(model)
+        net, config, classes, _ = load_net(checkpoint)
+        return cls(net, config, classes, str(model), detector, device, batch_size)
+
+    # -- predictions -----------------------------------------------------------------------
+    def predict(self, inputs, every_n_frames: int = 1) -> pd.DataFrame:
+        """One row per (input, frame, face): see :func:`columns`. An input with no face, or that
+        could not be read, is one row whose ``outcome`` says so and whose probabilities are
+        empty."""
+        rows = [row for _, batch in self.iter_predictions(inputs, every_n_frames) for row in batch]
+        table = pd.DataFrame(rows, columns=columns(self.classes))
+        for name in ("frame", "face"):
+            table[name] = table[name].astype("Int64")
+        return table
+
+    def iter_predictions(
+        self, inputs, every_n_frames: int = 1
+    ) -> Iterator[tuple[Item, list[dict]]]:
+        """Each input image or frame with its rows of :meth:`predict`, as they are made."""
+        try:
+            items = expand(inputs, every_n_frames)
+        except ValueError as err:
+            raise PipelineError(str(err)) from None
+        for chunk in chunks(items, self.batch_size):
+            yield from self._predict_chunk(chunk)
+
+    def probabilities(self, faces: list[np.ndarray]) -> np.ndarray:
+        """Class probabilities ``(N, K)`` of face crops as the cropper makes them."""
+        if not faces:
+            return np.zeros((0, len(self.classes)), np.float32)
+        x = torch.stack([self.transform(image=face)["image"] for face in faces])
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(x), self.batch_size):
+                batch = x[start : start + self.batch_size].to(self.device)
+                out.append(predict_proba(self.net, batch, *self.tta).cpu())
+        return torch.cat(out).numpy()
+
+    def crop(self, images: list[np.ndarray]) -> list[CropResult]:
+        return self.cropper.crop_batch(images)
+
+    def _predict_chunk(self, chunk: list[Item]) -> list[tuple[Item, list[dict]]]:
+        readable = [item for item in chunk if item.error is None]
+        crops = dict(zip(map(id, readable), self.crop([i.image for i in readable]), strict=True))
+        faces = [face for item in readable for face in crops[id(item)].faces]
+        probs = iter(self.probabilities(faces))
+        out = []
+        for item in chunk:
+            base = {"input": item.input, "frame": item.frame, "time_s": item.time_s}
+            if item.error is not None:
+                out.append((item, [self._row(base, outcome=item.error)]))
+                continue
+            result = crops[id(item)]
+            if not result.faces:
+                out.append((item, [self._row(base, outcome=result.outcome)]))
+                continue
+            rows = []
+            for index, box in enumerate(face_boxes(result, item.image)):
+                p = next(probs)
+                rows.append(self._row(base, index, box, p, result.outcome))
+            out.append((item, rows))
+        return out
+
+    def _row(self, base, face=None, box=None, p=None, outcome="") -> dict:
+        row = {**base, "face": face, "outcome": outcome}
+        row.update(dict(zip(("x", "y", "w", "h", "face_score"), box or (None,) * 5, strict=True)))
+        for k, name in enumerate(self.classes):
+            row[f"p_{name}"] = None if p is None else float(p[k])
+        row["predicted"] = None if p is None else self.classes[int(np.argmax(p))]
+        return row
+
+    # -- explanations ----------------------------------------------------------------------
+    def explain(self, image, face: int = 0) -> dict:
+        """The occlusion-sensitivity map of face ``face`` of one image (a path, array, PIL image
+        or bytes), for its predicted class, with the evaluation's window, stride and fill from the
+        checkpoint's config. Returns ``face`` (the crop the net saw, uint8), ``map`` (``(S, S)``
+        drop in the predicted class's probability when a window over the pixel is hidden, at the
+        network input size ``S``), ``predicted``, ``probabilities`` and ``box``."""
+        items = list(expand([image] if not isinstance(image, list) else image))
+        if len(items) != 1 or items[0].error is not None:
+            raise PipelineError(f"explain takes one readable image ({items[0].error})")
+        result = self.crop([items[0].image])[0]
+        if face >= len(result.faces):
+            raise PipelineError(f"the image has {len(result.faces)} face(s): no face {face}")
+        crop = result.faces[face]
+        x = self.transform(image=crop)["image"][None]
+        probs = self.probabilities([crop])[0]
+        predicted = int(np.argmax(probs))
+        maps = occlusion_sensitivity(
+            self.net, x.to(self.device), torch.tensor([predicted]), **self.occlusion
+        )
+        return {
+            "face": crop,
+            "map": maps.drop[0].numpy(),
+            "predicted": self.classes[predicted],
+            "probabilities": dict(zip(self.classes, map(float, probs), strict=True)),
+            "box": face_boxes(result, items[0].image)[face],
+        }
+
+
+def face_boxes(result: CropResult, image: np.ndarray) -> list[tuple]:
+    """``(x, y, w, h, score)`` of each face of ``result`` in ``image``'s pixels; a whole image taken
+    as a face is its own box (score None)."""
+    if result.kept:
+        return [
+            (
+                round(d.box[0], 1),
+                round(d.box[1], 1),
+                round(d.box[2] - d.box[0], 1),
+                round(d.box[3] - d.box[1], 1),
+                None if d.score is None or math.isnan(d.score) else round(float(d.score), 4),
+            )
+            for d in result.kept
+        ]
+    h, w = image.shape[:2]
+    return [(0.0, 0.0, float(w), float(h), None)] * len(result.faces)

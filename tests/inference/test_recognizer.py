@@ -1,0 +1,110 @@
+"""The Python API: every kind of input, one row per face, preprocessing from the checkpoint."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from fer_pipeline.errors import PipelineError
+from fer_pipeline.inference import Recognizer, columns
+from tests.conftest import two_faces
+from tests.inference.conftest import CLASSES
+
+
+@pytest.fixture(scope="module")
+def recognizer(checkpoint, tmp_path_factory):
+    """The checkpoint's own detector choice (``auto``: its data shipped annotations), with no
+    RetinaFace weights on this machine, so ``auto`` detects with Haar wherever the suite runs."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch_home")))
+        recognizer = Recognizer.load(checkpoint, device="cpu")
+    assert recognizer.cropper.detector == "auto" and "using haar" in recognizer.cropper.note
+    return recognizer
+
+
+def probabilities(table):
+    return table[[f"p_{c}" for c in CLASSES]].to_numpy(float)
+
+
+def test_photo_folder_and_video_give_a_row_per_face_and_frame(recognizer, inputs):
+    table = recognizer.predict([inputs["photo"], inputs["crops"], inputs["video"]], 3)
+    assert list(table.columns) == columns(CLASSES)
+    photo = table[table.input == str(inputs["photo"])]
+    assert list(photo.face) == [0, 1] and set(photo.outcome) == {"aligned"}
+    assert ((photo.x >= 0) & (photo.x + photo.w <= 500) & (photo.y + photo.h <= 300)).all()
+    crops = table[table.input.str.contains("crops")]
+    assert len(crops) == 3 and set(crops.outcome) == {"already_cropped"}  # no false "no face"
+    video = table[table.input == str(inputs["video"])]
+    assert sorted(set(video.frame)) == [0, 3, 6] and len(video) == 6  # 2 faces x 3 frames
+    assert list(video.drop_duplicates("frame").time_s) == pytest.approx([0.0, 0.3, 0.6])
+    assert np.allclose(probabilities(table).sum(axis=1), 1.0, atol=1e-5)
+    best = probabilities(table).argmax(axis=1)
+    assert list(table.predicted) == [CLASSES[i] for i in best]
+
+
+def test_arrays_pil_images_and_bytes_predict_as_the_file_does(recognizer, inputs):
+    image = two_faces()
+    encoded = inputs["photo"].read_bytes()
+    decoded = cv2.cvtColor(cv2.imread(str(inputs["photo"])), cv2.COLOR_BGR2RGB)
+    table = recognizer.predict([inputs["photo"], decoded, Image.fromarray(decoded), encoded])
+    assert list(table.input) == [str(inputs["photo"])] * 2 + [
+        "array[0]", "array[0]", "image[0]", "image[0]", "bytes[0]", "bytes[0]",
+    ]  # fmt: skip
+    p = probabilities(table).reshape(4, 2, -1)
+    for other in p[1:]:
+        assert np.allclose(other, p[0], atol=1e-5)
+    assert len(recognizer.predict(image)) == 2  # one array alone; its own JPEG-free pixels
+
+
+def test_inputs_that_are_not_images_are_rows_that_say_why(recognizer, tmp_path):
+    (tmp_path / "notes.txt").write_text("not a picture")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG broken")
+    (tmp_path / "broken.mp4").write_bytes(b"not a video")
+    blank = np.full((200, 200, 3), 90, np.uint8)
+    table = recognizer.predict(
+        [tmp_path / "notes.txt", tmp_path / "empty", tmp_path / "broken.png",
+         tmp_path / "broken.mp4", tmp_path / "gone.jpg", blank, np.zeros((2, 2, 7))]
+    )  # fmt: skip
+    assert list(table.outcome) == [
+        "not_an_image", "empty_folder", "unreadable", "unreadable_video", "missing", "no_face",
+        "not_an_image",
+    ]  # fmt: skip
+    assert table.predicted.isna().all() and table.face.isna().all()
+
+
+def test_preprocessing_comes_from_the_checkpoint(recognizer):
+    assert recognizer.input_size == 40  # the checkpoint's loader.input_size, not conf/'s 48
+    assert recognizer.cropper.size == recognizer.config.face.size
+    assert recognizer.tta == ("none", 0.875)
+
+
+def test_explain_gives_the_occlusion_map_of_a_face(recognizer, inputs):
+    explained = recognizer.explain(inputs["photo"], face=1)
+    assert explained["map"].shape == (40, 40) and np.isfinite(explained["map"]).all()
+    assert explained["predicted"] in CLASSES
+    assert sum(explained["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+    with pytest.raises(PipelineError, match="no face 5"):
+        recognizer.explain(inputs["photo"], face=5)
+
+
+def test_bad_model_and_device_are_one_line_errors(tmp_path):
+    with pytest.raises(PipelineError, match="no trained model at models/best.ckpt"):
+        Recognizer.load("models/best.ckpt")
+    with pytest.raises(PipelineError, match="not a checkpoint file"):
+        Recognizer.load(str(tmp_path / "nothing.ckpt"))
+    (tmp_path / "junk.ckpt").write_bytes(b"junk")
+    with pytest.raises(PipelineError, match="junk.ckpt is not a readable checkpoint"):
+        Recognizer.load(tmp_path / "junk.ckpt")
+
+
+def test_predicting_does_not_import_lightning():
+    code = "import sys, fer_pipeline.predict, fer_pipeline.inference; "
+    code += "print('pytorch_lightning' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
