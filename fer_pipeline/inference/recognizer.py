@@ -51,9 +51,10 @@ def tracking_uri() -> str:
 
 
 def resolve_checkpoint(model: str | Path) -> Path:
-    """A local checkpoint for ``model``: a ``.ckpt`` path, a folder holding an MLflow model of
-    this project, an MLflow model URI (``models:/fer-pipeline@champion``, ``runs:/<id>/model``) or
-    a run id. MLflow URIs are read from ``$MLFLOW_TRACKING_URI`` (default ``sqlite:///mlflow.db``)."""
+    """A local checkpoint for ``model``: a ``.ckpt`` path, an MLflow URI of one
+    (``runs:/<id>/best/best.ckpt``) or of a folder holding one in ``artifacts/best.ckpt``, or a
+    training run id (its ``best/best.ckpt``). MLflow URIs are read from ``$MLFLOW_TRACKING_URI``
+    (default ``sqlite:///mlflow.db``)."""
     text = str(model)
     path = Path(text)
     if path.is_file():
@@ -61,7 +62,7 @@ def resolve_checkpoint(model: str | Path) -> Path:
     if path.is_dir() and (path / CHECKPOINT_IN_MODEL).is_file():
         return path / CHECKPOINT_IN_MODEL
     if text.startswith(("models:/", "runs:/")) or _is_run_id(text):
-        uri = f"runs:/{text}/model" if _is_run_id(text) else text
+        uri = f"runs:/{text}/best/best.ckpt" if _is_run_id(text) else text
         import mlflow  # only for MLflow URIs: importing it costs seconds
 
         try:
@@ -81,11 +82,10 @@ def resolve_checkpoint(model: str | Path) -> Path:
     if text == DEFAULT_MODEL:
         raise PipelineError(
             f"no trained model at {DEFAULT_MODEL}: run `make demo` (or `dvc repro`), or pass "
-            "--model with a checkpoint, a run id or models:/fer-pipeline@champion"
+            "--model with a checkpoint or a training run id"
         )
     raise PipelineError(
-        f"model {text} is not a checkpoint file, an MLflow model folder, a models:/ or runs:/ "
-        "URI, or a run id"
+        f"model {text} is not a checkpoint file, an MLflow URI (runs:/, models:/) or a run id"
     )
 
 

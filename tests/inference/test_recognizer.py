@@ -108,3 +108,23 @@ def test_predicting_does_not_import_lightning():
     code += "print('pytorch_lightning' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_training_run_id_or_its_uri_loads_the_runs_checkpoint(
+    checkpoint, inputs, tmp_path, monkeypatch, recognizer
+):
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("fer", artifact_location=str(tmp_path / "artifacts"))
+    run_id = client.create_run(experiment).info.run_id
+    client.log_artifact(run_id, str(checkpoint), "best")
+    expected = probabilities(recognizer.predict(inputs["photo"]))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))  # auto: Haar, as the fixture
+    for model in (run_id, f"runs:/{run_id}/best/best.ckpt"):
+        loaded = Recognizer.load(model, device="cpu")
+        assert np.allclose(probabilities(loaded.predict(inputs["photo"])), expected, atol=1e-5)
+    with pytest.raises(PipelineError, match=f"model {'0' * 32} could not be loaded from MLflow"):
+        Recognizer.load("0" * 32)
