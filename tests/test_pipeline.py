@@ -237,7 +237,7 @@ def test_bad_images_get_an_outcome_not_a_crash(project):
     import numpy as np
     from skimage import data as samples
 
-    from tests.faces.test_detectors import two_astronauts
+    from tests.conftest import two_faces
 
     run_module("prepare", cwd=project)
     raw = project / "data/raw/happy"
@@ -252,7 +252,7 @@ def test_bad_images_get_an_outcome_not_a_crash(project):
     cv2.imwrite(str(raw / "alpha.png"), rgba)
     cv2.imwrite(str(raw / "tiny.png"), np.zeros((10, 10), np.uint8))
     cv2.imwrite(str(raw / "coffee.png"), samples.coffee())
-    cv2.imwrite(str(raw / "two.png"), two_astronauts()[..., ::-1])
+    cv2.imwrite(str(raw / "two.png"), two_faces()[..., ::-1])
     out = run_module("crop", "face.detector=haar", cwd=project).stdout
     with (project / "data/faces/crop_report.csv").open() as f:
         report = {row["source"]: row for row in csv.DictReader(f)}
