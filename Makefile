@@ -16,8 +16,8 @@ $(UV):
 
 # --frozen: exactly uv.lock; --inexact: keep uv itself in the environment; --compile-bytecode:
 # write every .pyc now, so imports do not compile from source each time (they would wherever
-# PYTHONDONTWRITEBYTECODE is set, as in many containers: importing the training stage took 19.5 s
-# instead of 7.7 s on 2 cores: benchmarks/startup.py).
+# PYTHONDONTWRITEBYTECODE is set, as in many containers: importing the training stage took 17.1 s
+# instead of 7.3 s on 2 cores, see benchmarks/startup.py).
 SYNC := $(UV) sync --frozen --inexact --compile-bytecode
 
 install: $(UV)

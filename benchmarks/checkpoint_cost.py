@@ -25,7 +25,8 @@ from omegaconf import OmegaConf
 from torch.utils.data import DataLoader, TensorDataset
 
 from fer_pipeline.config import load_config
-from fer_pipeline.models.module import FERModule, build_net
+from fer_pipeline.models.checkpoint import build_net
+from fer_pipeline.models.module import FERModule
 
 CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 

@@ -21,7 +21,8 @@ import torch
 
 from fer_pipeline.config import load_config
 from fer_pipeline.evaluation.occlusion import occlusion_masks, occlusion_sensitivity
-from fer_pipeline.models.module import build_net, load_trained
+from fer_pipeline.models.checkpoint import build_net
+from fer_pipeline.models.module import load_trained
 
 
 def main() -> None:

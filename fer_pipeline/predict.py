@@ -22,9 +22,11 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from fer_pipeline.errors import PipelineError, exit_on_error
+import cv2
 
-BAD_INPUT = {"missing", "not_an_image", "unreadable", "empty_folder", "unreadable_video"}
+from fer_pipeline.errors import PipelineError, exit_on_error
+from fer_pipeline.inference.annotate import draw
+from fer_pipeline.inference.inputs import INPUT_ERRORS
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -78,10 +80,6 @@ class Annotator:
         return self.folder / f"{self.names[source]}{suffix}"
 
     def add(self, item, rows: list[dict]) -> None:
-        import cv2
-
-        from fer_pipeline.inference.annotate import draw
-
         if item.image is None:
             return
         picture = cv2.cvtColor(draw(item.image, rows, self.classes), cv2.COLOR_RGB2BGR)
@@ -89,14 +87,11 @@ class Annotator:
             cv2.imwrite(str(self._name(item.input, ".png")), picture)
             return
         if item.input not in self.writers:
-            capture = cv2.VideoCapture(item.input)
-            fps = (capture.get(cv2.CAP_PROP_FPS) or 25.0) / self.every_n
-            capture.release()
             height, width = picture.shape[:2]
             self.writers[item.input] = cv2.VideoWriter(
                 str(self._name(item.input, ".mp4")),
                 cv2.VideoWriter_fourcc(*"mp4v"),
-                max(fps, 1.0),
+                max((item.fps or 25.0) / self.every_n, 1.0),
                 (width, height),
             )
         self.writers[item.input].write(picture)
@@ -113,12 +108,12 @@ def main(argv: list[str] | None = None) -> None:
 
     from fer_pipeline.inference import Recognizer, columns
 
-    recognizer = Recognizer.load(args.model, args.detector, args.device, args.batch_size)
-    if recognizer.cropper.note:
-        print(f"note: {recognizer.cropper.note}", file=sys.stderr)
     out = Path(args.out)
     if out.is_dir():
         raise PipelineError(f"--out {out} is a folder; give a file name such as {out}/faces.csv")
+    recognizer = Recognizer.load(args.model, args.detector, args.device, args.batch_size)
+    if recognizer.cropper.note:
+        print(f"note: {recognizer.cropper.note}", file=sys.stderr)
     out.parent.mkdir(parents=True, exist_ok=True)
     part = out.with_name(out.name + ".part")
     annotator = (
@@ -159,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     no_face = outcomes["no_face"] + outcomes["too_small"]
     summary = f"predict: {faces} faces in {images} images/frames ({no_face} without a face)"
     if bad_inputs:
-        detail = ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()) if k in BAD_INPUT)
+        detail = ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()) if k in INPUT_ERRORS)
         summary += f"; {len(bad_inputs)} inputs could not be read ({detail})"
     print(f"{summary} -> {out}" + (f", pictures in {args.annotate}" if annotator else ""))
     if bad_inputs:

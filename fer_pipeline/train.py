@@ -45,12 +45,13 @@ from fer_pipeline.dvc_outputs import restore_outputs
 from fer_pipeline.errors import PipelineError, exit_on_error
 from fer_pipeline.evaluation.report import check_evaluation, log_test_report, write_test_report
 from fer_pipeline.io import atomic_dir, clean_stale, write_json
+from fer_pipeline.models.checkpoint import build_net, read_checkpoint
 from fer_pipeline.models.interrupt import (
     StopOnSignal,
     between_batches,
     install_interrupt_handlers,
 )
-from fer_pipeline.models.module import FERModule, build_net, read_checkpoint
+from fer_pipeline.models.module import FERModule
 from fer_pipeline.tracking.dataset import log_dataset
 from fer_pipeline.tracking.provenance import dvc_hashes, file_md5, flat_params, git_commit
 from fer_pipeline.tracking.server import ResilientMLFlowLogger, check_tracking_uri

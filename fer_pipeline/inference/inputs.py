@@ -20,7 +20,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".p
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
 
 # Outcomes of inputs that give no image (the face outcomes are FaceCropper's).
-MISSING, NOT_AN_IMAGE, UNREADABLE, EMPTY_FOLDER, BAD_VIDEO = (
+INPUT_ERRORS = MISSING, NOT_AN_IMAGE, UNREADABLE, EMPTY_FOLDER, BAD_VIDEO = (
     "missing",
     "not_an_image",
     "unreadable",
@@ -35,22 +35,28 @@ class Item:
     image: np.ndarray | None  # (H, W, 3) RGB uint8; None when ``error``
     frame: int | None = None  # video frame index
     time_s: float | None = None  # video time of the frame
-    error: str | None = None  # one of the outcomes above
+    fps: float | None = None  # the video's frame rate
+    error: str | None = None  # one of INPUT_ERRORS
 
 
 def to_rgb_uint8(image: np.ndarray, name: str) -> np.ndarray:
-    """``(H, W)``, ``(H, W, 1|3|4)``, uint8 or float in [0, 1] -> ``(H, W, 3)`` RGB uint8."""
+    """``(H, W)`` or ``(H, W, 1|3|4)`` -> ``(H, W, 3)`` RGB uint8. Floats are taken as [0, 1] when
+    they stay within it, else as [0, 255]; integers wider than 8 bits as their full range when
+    they exceed 255 (16-bit images)."""
     array = np.asarray(image)
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
         raise ValueError(f"{name}: expected an (H, W) or (H, W, 3|4) image, got {array.shape}")
     if array.dtype != np.uint8:
-        if not np.issubdtype(array.dtype, np.floating) and not np.issubdtype(
-            array.dtype, np.integer
-        ):
+        floating = np.issubdtype(array.dtype, np.floating)
+        if not floating and not np.issubdtype(array.dtype, np.integer):
             raise ValueError(f"{name}: pixel type {array.dtype} is not a number")
-        top = 1.0 if np.issubdtype(array.dtype, np.floating) and array.max(initial=0) <= 1 else 255
+        peak = array.max(initial=0)
+        if floating:
+            top = 1.0 if peak <= 1 else 255.0
+        else:
+            top = 255.0 if peak <= 255 else float(np.iinfo(array.dtype).max)
         array = np.clip(np.rint(array.astype(np.float64) * (255 / top)), 0, 255).astype(np.uint8)
     if array.ndim == 2:
         return cv2.cvtColor(array, cv2.COLOR_GRAY2RGB)
@@ -91,7 +97,7 @@ def read_video(path: Path, every_n_frames: int = 1) -> Iterator[Item]:
             if bgr is not None:
                 time_s = round(index / fps, 3) if fps > 0 else None
                 rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-                yield Item(str(path), rgb, frame=index, time_s=time_s)
+                yield Item(str(path), rgb, frame=index, time_s=time_s, fps=fps or None)
                 sent += 1
             index += 1
     finally:

@@ -190,12 +190,10 @@ class Recognizer:
                 out.append(predict_proba(self.net, batch, *self.tta).cpu())
         return torch.cat(out).numpy()
 
-    def crop(self, images: list[np.ndarray]) -> list[CropResult]:
-        return self.cropper.crop_batch(images)
-
     def _predict_chunk(self, chunk: list[Item]) -> list[tuple[Item, list[dict]]]:
         readable = [item for item in chunk if item.error is None]
-        crops = dict(zip(map(id, readable), self.crop([i.image for i in readable]), strict=True))
+        found = self.cropper.crop_batch([i.image for i in readable])
+        crops = dict(zip(map(id, readable), found, strict=True))
         faces = [face for item in readable for face in crops[id(item)].faces]
         probs = iter(self.probabilities(faces))
         out = []
@@ -230,10 +228,11 @@ class Recognizer:
         checkpoint's config. Returns ``face`` (the crop the net saw, uint8), ``map`` (``(S, S)``
         drop in the predicted class's probability when a window over the pixel is hidden, at the
         network input size ``S``), ``predicted``, ``probabilities`` and ``box``."""
-        items = list(expand([image] if not isinstance(image, list) else image))
+        items = list(expand(image))
         if len(items) != 1 or items[0].error is not None:
-            raise PipelineError(f"explain takes one readable image ({items[0].error})")
-        result = self.crop([items[0].image])[0]
+            why = items[0].error if len(items) == 1 else f"{len(items)} images"
+            raise PipelineError(f"explain takes one readable image, got {why}")
+        result = self.cropper(items[0].image)
         if face >= len(result.faces):
             raise PipelineError(f"the image has {len(result.faces)} face(s): no face {face}")
         crop = result.faces[face]

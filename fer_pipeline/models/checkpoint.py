@@ -62,21 +62,11 @@ def checkpoint_config(state: dict, path: str | Path) -> tuple[DictConfig, list[s
         raise PipelineError(f"{path} is not a fer-pipeline checkpoint (no {err})") from None
 
 
-def load_state(net: nn.Module, state_dict: dict, path: str | Path) -> None:
-    """Load ``state_dict`` into ``net`` strictly: a missing or unexpected key is a one-line error
-    naming ``path``."""
-    try:
-        net.load_state_dict(state_dict, strict=True)
-    except (KeyError, RuntimeError) as err:
-        lines = str(err).splitlines()
-        first = " ".join((lines[1] if len(lines) > 1 else lines[0]).split())[:300]
-        raise PipelineError(f"{path} does not fit the net its config describes ({first})") from None
-
-
 def load_net(path: str | Path) -> tuple[nn.Module, DictConfig, list[str], int]:
     """The trained net of a train-stage checkpoint in eval mode, with its config, class list and
     input channels. The net is rebuilt from the checkpoint's own config (never fetching ImageNet
-    weights) and every weight must fit it."""
+    weights: the checkpoint's replace them) and every weight must fit it (strict: a missing or
+    unexpected key is a one-line error naming ``path``)."""
     state = read_checkpoint(path)
     config, classes, in_channels = checkpoint_config(state, path)
     config.model.net.pretrained = False
@@ -85,5 +75,12 @@ def load_net(path: str | Path) -> tuple[nn.Module, DictConfig, list[str], int]:
     weights = state.get("state_dict")
     if not isinstance(weights, dict):
         raise PipelineError(f"{path} is not a fer-pipeline checkpoint (no state_dict)")
-    load_state(net, {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}, path)
+    try:
+        net.load_state_dict(
+            {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}, strict=True
+        )
+    except (KeyError, RuntimeError) as err:
+        lines = str(err).splitlines()
+        first = " ".join((lines[1] if len(lines) > 1 else lines[0]).split())[:300]
+        raise PipelineError(f"{path} does not fit the net its config describes ({first})") from None
     return net.eval(), config, classes, in_channels

@@ -77,12 +77,11 @@ def stop_requested() -> bool:
 
 
 class StopOnSignal(pl.Callback):
-    """Raise KeyboardInterrupt after a batch when a stop signal arrived: asked for in
-    :func:`between_batches`, or lost on the way (recorded in the wakeup pipe only)."""
+    """Raise KeyboardInterrupt after a batch when a stop signal arrived since the last batch: one
+    :func:`between_batches` deferred, or one lost on the way. The wakeup pipe records both."""
 
     def _check(self, *args, **kwargs) -> None:
-        if stop_requested() or _state["asked"]:
-            _state["asked"] = False  # acted on
+        if stop_requested():
             raise KeyboardInterrupt
 
     on_train_batch_end = _check

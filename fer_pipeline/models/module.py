@@ -14,12 +14,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from fer_pipeline.errors import PipelineError
 from fer_pipeline.evaluation.tta import predict_proba
-from fer_pipeline.models.checkpoint import (  # noqa: F401 - the stages import them from here too
-    build_net,
-    checkpoint_config,
-    load_state,
-    read_checkpoint,
-)
+from fer_pipeline.models.checkpoint import load_net
 from fer_pipeline.rng import global_rng_state, set_global_rng_state
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
@@ -155,15 +150,12 @@ class FERModule(pl.LightningModule):
 def load_trained(checkpoint: str | Path) -> FERModule:
     """A trained :class:`FERModule` from a checkpoint written by the train stage, in eval mode.
 
-    The net is rebuilt from the checkpoint's own config and every weight must match it
-    (strict): a missing or unexpected key is a one-line error naming the file. ``module.config``
-    is that config, for preprocessing the way the model was trained."""
-    state = read_checkpoint(checkpoint)
-    config, classes, in_channels = checkpoint_config(state, checkpoint)
-    # The checkpoint's weights replace the initial ones: never fetch ImageNet weights for that.
-    config.model.net.pretrained = False
-    net = build_net(config.model, len(classes), in_channels)
-    module = FERModule(net, classes=classes, config=OmegaConf.to_container(config))
-    load_state(module, state["state_dict"], checkpoint)
+    The net is :func:`~fer_pipeline.models.checkpoint.load_net`'s (rebuilt from the checkpoint's
+    own config, every weight strictly matched). ``module.config`` is that config, for
+    preprocessing the way the model was trained."""
+    net, config, classes, in_channels = load_net(checkpoint)
+    module = FERModule(
+        net, classes=classes, config=OmegaConf.to_container(config), in_channels=in_channels
+    )
     module.config = config
     return module.eval()

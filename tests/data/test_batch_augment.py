@@ -12,7 +12,7 @@ import torch
 from scipy.stats import ks_2samp
 
 from fer_pipeline.data.batch_augment import BatchAugment
-from fer_pipeline.data.datamodule import build_transform
+from fer_pipeline.data.transforms import build_transform
 
 SIDE = 48
 N = 2000

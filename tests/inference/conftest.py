@@ -22,7 +22,8 @@ CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 
 @pytest.fixture(scope="session")
 def checkpoint(tmp_path_factory) -> Path:
-    cfg = load_config(["model=resnet34", "data=synthetic", "loader.input_size=40"])
+    # Face and input sizes unlike conf/'s 48: what predicts must be the checkpoint's.
+    cfg = load_config(["model=resnet34", "data=synthetic", "face.size=44", "loader.input_size=40"])
     cfg.model.net.pretrained = False
     torch.manual_seed(0)
     net = build_net(cfg.model, len(CLASSES), 1)

@@ -59,6 +59,8 @@ def test_arrays_pil_images_and_bytes_predict_as_the_file_does(recognizer, inputs
     for other in p[1:]:
         assert np.allclose(other, p[0], atol=1e-5)
     assert len(recognizer.predict(image)) == 2  # one array alone; its own JPEG-free pixels
+    wide = recognizer.predict([decoded.astype(np.uint16) * 257, decoded / 255.0])  # 16 bit, float
+    assert np.allclose(probabilities(wide).reshape(2, 2, -1), p[:2], atol=1e-5)
 
 
 def test_inputs_that_are_not_images_are_rows_that_say_why(recognizer, tmp_path):
@@ -80,7 +82,8 @@ def test_inputs_that_are_not_images_are_rows_that_say_why(recognizer, tmp_path):
 
 def test_preprocessing_comes_from_the_checkpoint(recognizer):
     assert recognizer.input_size == 40  # the checkpoint's loader.input_size, not conf/'s 48
-    assert recognizer.cropper.size == recognizer.config.face.size
+    assert recognizer.cropper.size == 44  # its face.size, not conf/'s 48
+    assert recognizer.explain(np.full((48, 48), 128, np.uint8))["face"].shape == (44, 44)
     assert recognizer.tta == ("none", 0.875)
 
 
@@ -91,6 +94,8 @@ def test_explain_gives_the_occlusion_map_of_a_face(recognizer, inputs):
     assert sum(explained["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
     with pytest.raises(PipelineError, match="no face 5"):
         recognizer.explain(inputs["photo"], face=5)
+    with pytest.raises(PipelineError, match="one readable image, got 3 images"):
+        recognizer.explain(inputs["crops"])
 
 
 def test_bad_model_and_device_are_one_line_errors(tmp_path):

@@ -11,7 +11,8 @@ from omegaconf import OmegaConf
 from torch.utils.data import DataLoader, TensorDataset
 
 from fer_pipeline.errors import PipelineError
-from fer_pipeline.models.module import FERModule, build_net, load_trained
+from fer_pipeline.models.checkpoint import build_net
+from fer_pipeline.models.module import FERModule, load_trained
 
 CLASSES = ["angry", "happy", "sad"]
 MODEL_CFG = {
