@@ -7,7 +7,8 @@ significance of the best setting) as Markdown, CSV and a bar chart.
     python -m fer_pipeline.compare --tag fer.model=fusion --by optimizer,seed ...
 
 Writes ``<paths.reports>/<compare.name>/table.{md,csv,png}`` (or ``--out``) and, for a sweep, logs
-them to its parent run under ``compare/``. Defaults come from the ``compare`` config node.
+them to its parent run under ``compare/``. Points the registered model's alias ``champion`` at the
+best setting's best run. Defaults come from the ``compare`` config node.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from mlflow.tracking import MlflowClient
 from fer_pipeline.config import load_config
 from fer_pipeline.errors import PipelineError, exit_on_error
 from fer_pipeline.evaluation.compare import compare_runs
+from fer_pipeline.tracking.registry import crown_best
 from fer_pipeline.tracking.runs import find_runs, runs_of
 from fer_pipeline.tracking.sweep import setting_keys
 
@@ -68,6 +70,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(result["paths"][0].read_text())
     print(f"compare: {', '.join(str(p) for p in result['paths'])}")
+    best = result["best_run"]
+    print(crown_best(client, best.run_id, best.name))
 
 
 if __name__ == "__main__":

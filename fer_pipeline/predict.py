@@ -38,8 +38,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--model",
         default="models/best.ckpt",
-        help="a checkpoint (default: %(default)s, the pipeline's model), an MLflow URI of one "
-        "(runs:/<id>/best/best.ckpt) or a training run id, read from $MLFLOW_TRACKING_URI",
+        help="a checkpoint (default: %(default)s, the pipeline's model), a registered model "
+        "(models:/fer-pipeline@champion), a run's model (runs:/<id>/model) or a training run id; "
+        "MLflow is read at $MLFLOW_TRACKING_URI",
     )
     parser.add_argument("--out", default="predictions.csv", help="CSV to write (%(default)s)")
     parser.add_argument("--annotate", metavar="DIR", help="write copies with boxes and labels")

@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,6 +45,8 @@ from fer_pipeline.data.datamodule import FERDataModule, build_datamodule, loader
 from fer_pipeline.dvc_outputs import restore_outputs
 from fer_pipeline.errors import PipelineError, exit_on_error
 from fer_pipeline.evaluation.report import check_evaluation, log_test_report, write_test_report
+from fer_pipeline.inference.mlflow_model import MODEL_ARTIFACT, example_face, log_model
+from fer_pipeline.inference.mlflow_model import save as save_model
 from fer_pipeline.io import atomic_dir, clean_stale, write_json
 from fer_pipeline.models.checkpoint import build_net, read_checkpoint
 from fer_pipeline.models.interrupt import (
@@ -54,6 +57,7 @@ from fer_pipeline.models.interrupt import (
 from fer_pipeline.models.module import FERModule
 from fer_pipeline.tracking.dataset import log_dataset
 from fer_pipeline.tracking.provenance import dvc_hashes, file_md5, flat_params, git_commit
+from fer_pipeline.tracking.registry import REGISTERED_MODEL, register
 from fer_pipeline.tracking.server import ResilientMLFlowLogger, check_tracking_uri
 from fer_pipeline.tracking.sweep import (
     FAILED_JOBS,
@@ -127,6 +131,17 @@ def run_tags(
     if os.environ.get(PARENT_RUN_ENV):
         tags["mlflow.parentRunId"] = os.environ[PARENT_RUN_ENV]
     return tags
+
+
+def version_tags(cfg: DictConfig, choices: dict[str, str], card: dict) -> dict[str, str]:
+    """Tags of the run's registered model version (its test accuracy is added once tested)."""
+    return {
+        "model": str(choices.get("model", cfg.model.name)),
+        "optimizer": str(choices.get("optimizer", "")),
+        "seed": str(cfg.seed),
+        "data.name": str(card.get("name", "")),
+        "data.digest": card["digest"],
+    }
 
 
 def build_module(cfg: DictConfig, datamodule: FERDataModule) -> FERModule:
@@ -311,13 +326,27 @@ def train(cfg: DictConfig) -> float:
         best = read_checkpoint(ckpt_dir / "best.ckpt")
         publish(ckpt_dir, models_dir)
         # A sweep keeps its checkpoints in MLflow only (see the end); a single run in paths.models.
+        model_uri = None
         if cfg.logger.get("log_model", True):
-            logger.safely(
-                "upload best.ckpt",
-                lambda: client.log_artifact(logger.run_id, str(models_dir / "best.ckpt"), "best"),
+            with tempfile.TemporaryDirectory() as tmp:
+                folder = save_model(
+                    models_dir / "best.ckpt", Path(tmp) / MODEL_ARTIFACT, datamodule.classes,
+                    example_face(datamodule.splits["val"].images[0]),
+                )  # fmt: skip
+                model_uri = logger.safely(
+                    "log the MLflow model", lambda: log_model(client, logger.run_id, folder)
+                )
+        if model_uri:
+            version = logger.safely(
+                "register the model",
+                lambda: register(
+                    client, logger.run_id, model_uri, version_tags(cfg, choices, card)
+                ),
             )
+            if version:
+                print(f"train: registered {REGISTERED_MODEL} version {version} ({model_uri})")
         best_path = (
-            f"runs:/{logger.run_id}/best/best.ckpt" if multirun else str(models_dir / "best.ckpt")
+            f"runs:/{logger.run_id}/{MODEL_ARTIFACT}" if multirun else str(models_dir / "best.ckpt")
         )
         logger.safely(
             "tag the checkpoint", lambda: client.set_tag(logger.run_id, "fer.checkpoint", best_path)

@@ -79,6 +79,7 @@ def test_table_for_a_sweep_is_written_and_attached_to_its_parent(store, project,
     assert "data synthetic (digest d1gest), 40 test faces" in table
     attached = {a.path for a in client.list_artifacts(parent, "compare")}
     assert attached == {"compare/table.md", "compare/table.csv", "compare/table.png"}
+    assert "champion: not moved (fusion adam seed1, run " in out  # runs made by hand: no model
 
 
 def test_no_matching_runs(store, capsys):

@@ -53,6 +53,20 @@ def test_paper_table1_sweeps_optimizers_and_seeds_and_writes_the_table(paper_swe
     attached = {a.path for a in client.list_artifacts(parent.info.run_id, "compare")}
     assert attached == {"compare/table.md", "compare/table.csv", "compare/table.png"}
 
+    # Every run registered its model, tagged with its test accuracy; the end of the sweep made the
+    # best setting's best run the champion.
+    versions = client.search_model_versions("name = 'fer-pipeline'")
+    assert sorted(v.run_id for v in versions) == sorted(r.info.run_id for r in children)
+    accuracy = {r.info.run_id: r.data.metrics["test/accuracy"] for r in children}
+    for version in versions:
+        assert float(version.tags["test_accuracy"]) == pytest.approx(
+            accuracy[version.run_id], abs=1e-4
+        )
+    best_setting = max(rows, key=lambda r: float(r["accuracy_mean"]))
+    best_run = max(best_setting["run_ids"].split(), key=accuracy.get)
+    assert client.get_model_version_by_alias("fer-pipeline", "champion").run_id == best_run
+    assert f"run {best_run})" in (paper_sweep / "sweep.log").read_text()
+
     # The same table again from the command line, for the newest sweep.
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{paper_sweep / 'mlflow.db'}"}
     out = run_module(

@@ -121,7 +121,7 @@ def test_dvc_repro_end_to_end(project):
     assert run.data.tags["data.name"] == "synthetic"
     assert "data.dvc_md5.data/faces" in run.data.tags  # the DVC hash of the faces it trained on
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"best", "reports", "dataset"} <= artifacts and "last" not in artifacts  # weights only
+    assert {"model", "reports", "dataset"} <= artifacts and "last" not in artifacts  # weights only
     logged = {a.path for a in client.list_artifacts(run.info.run_id, "dataset")}
     assert {"dataset/card.json", "dataset/leakage.png", "dataset/leakage.json"} <= logged
     assert {"dataset/crop_report.csv", "dataset/crop_summary.json"} <= logged
@@ -136,7 +136,16 @@ def test_dvc_repro_end_to_end(project):
     assert dataset_input.dataset.name == "synthetic"
     assert dataset_input.dataset.digest == card["digest"] == run.data.tags["data.digest"]
     assert {t.key: t.value for t in dataset_input.tags}["mlflow.data.context"] == "training"
-    assert "best/best.ckpt" in {a.path for a in client.list_artifacts(run.info.run_id, "best")}
+    # The run's MLflow model holds its best checkpoint; it is the registered champion, tested.
+    model = {a.path for a in client.list_artifacts(run.info.run_id, "model/artifacts")}
+    assert model == {"model/artifacts/best.ckpt"}
+    champion = client.get_model_version_by_alias("fer-pipeline", "champion")
+    assert champion.run_id == run.info.run_id and champion.source.endswith("model")
+    assert champion.tags["model"] == "resnet34" and champion.tags["optimizer"] == "sgdm"
+    assert champion.tags["data.digest"] == card["digest"]
+    assert float(champion.tags["test_accuracy"]) == pytest.approx(
+        metrics["test"]["accuracy"], abs=1e-4
+    )
     history = client.get_metric_history(run.info.run_id, "val/acc")
     assert len(history) >= 1
 

@@ -362,7 +362,8 @@ def compare_runs(
 ) -> dict:
     """The whole comparison for MLflow ``runs``: records, rows, significance, the three files in
     ``out_dir``, and (with ``parent``) the files logged to the parent run under ``compare/``.
-    Returns ``{"rows", "significance", "paths"}``."""
+    Returns ``{"rows", "significance", "paths", "best_run"}`` (the best setting's best run's
+    :class:`RunRecord`)."""
     if metric not in COLUMNS:
         raise PipelineError(f"compare.metric {metric!r} is not one of {', '.join(COLUMNS)}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -379,4 +380,6 @@ def compare_runs(
     if parent is not None:
         for path in paths:
             client.log_artifact(parent.info.run_id, str(path), "compare")
-    return {"rows": rows, "significance": sig, "paths": paths}
+    best_row = max(rows, key=lambda r: r.mean[metric])
+    best_run = max(best_row.runs, key=lambda r: r.metrics[metric])
+    return {"rows": rows, "significance": sig, "paths": paths, "best_run": best_run}

@@ -31,6 +31,7 @@ from fer_pipeline.evaluation.occlusion_figures import plot_class_means, plot_ove
 from fer_pipeline.evaluation.tta import check_tta
 from fer_pipeline.io import atomic_file, write_json
 from fer_pipeline.models.module import FERModule
+from fer_pipeline.tracking.registry import tag_versions
 
 WEIGHTED = ("precision_weighted", "recall_weighted", "f1_weighted", "specificity_weighted")
 HEADLINE = (*SUMMARY, "top2_accuracy", *WEIGHTED)
@@ -252,3 +253,8 @@ def log_test_report(client: MlflowClient, run_id: str, metrics: dict, out_dir: P
         client.log_artifact(run_id, str(out_dir / OCCLUSION_MAPS), OCCLUSION_DIR)
     client.set_tag(run_id, "fer.metrics_path", str(out_dir / "metrics.json"))
     client.set_tag(run_id, "fer.confusion_matrix_path", str(out_dir / "confusion_matrix.png"))
+    accuracy, ci = metrics["test"]["accuracy"], metrics["ci"].get("accuracy")
+    tags = {"test_accuracy": f"{accuracy:.4f}"}
+    if ci:
+        tags["test_accuracy_ci95"] = f"{ci['low']:.4f}-{ci['high']:.4f}"
+    tag_versions(client, run_id, tags)  # the run's registered model, if it has one

@@ -9,6 +9,7 @@ a bad input is an item like any other, so it is reported, not skipped.
 from __future__ import annotations
 
 import glob
+import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import cv2
 import numpy as np
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+NPY_MAGIC = b"\x93NUMPY"  # numpy.save's header
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
 
 # Outcomes of inputs that give no image (the face outcomes are FaceCropper's).
@@ -64,7 +66,13 @@ def to_rgb_uint8(image: np.ndarray, name: str) -> np.ndarray:
 
 
 def decode(data: bytes) -> np.ndarray | None:
-    """Encoded image bytes (PNG, JPEG, ...) -> RGB uint8, or None when they are not an image."""
+    """Encoded image bytes (PNG, JPEG, ...) or an array saved by ``numpy.save`` -> RGB uint8, or
+    None when they are not an image."""
+    if data.startswith(NPY_MAGIC):
+        try:
+            return to_rgb_uint8(np.load(io.BytesIO(data), allow_pickle=False), "array")
+        except (ValueError, EOFError, OSError):
+            return None
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 

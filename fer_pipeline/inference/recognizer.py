@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -50,35 +52,32 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
 
 
-def resolve_checkpoint(model: str | Path) -> Path:
-    """A local checkpoint for ``model``: a ``.ckpt`` path, an MLflow URI of one
-    (``runs:/<id>/best/best.ckpt``) or of a folder holding one in ``artifacts/best.ckpt``, or a
-    training run id (its ``best/best.ckpt``). MLflow URIs are read from ``$MLFLOW_TRACKING_URI``
-    (default ``sqlite:///mlflow.db``)."""
+@contextmanager
+def local_checkpoint(model: str | Path) -> Iterator[Path]:
+    """:func:`resolve_checkpoint`, with a downloaded copy removed at the end of the block."""
+    with tempfile.TemporaryDirectory(prefix="fer-model-") as tmp:
+        yield resolve_checkpoint(model, Path(tmp))
+
+
+def resolve_checkpoint(model: str | Path, downloads: Path | None = None) -> Path:
+    """A local checkpoint for ``model``: a ``.ckpt`` path; an MLflow model folder or URI
+    (``models:/fer-pipeline@champion``, ``models:/fer-pipeline/3``, ``runs:/<id>/model``), which
+    keeps it in ``artifacts/best.ckpt``; an MLflow URI of a checkpoint file; or a training run id
+    (its ``model``, or the ``best/best.ckpt`` of runs logged before models were). MLflow URIs are
+    read from ``$MLFLOW_TRACKING_URI`` (default ``sqlite:///mlflow.db``)."""
     text = str(model)
     path = Path(text)
     if path.is_file():
         return path
     if path.is_dir() and (path / CHECKPOINT_IN_MODEL).is_file():
         return path / CHECKPOINT_IN_MODEL
-    if text.startswith(("models:/", "runs:/")) or _is_run_id(text):
-        uri = f"runs:/{text}/best/best.ckpt" if _is_run_id(text) else text
-        import mlflow  # only for MLflow URIs: importing it costs seconds
-
+    if _is_run_id(text):
         try:
-            local = Path(mlflow.artifacts.download_artifacts(uri, tracking_uri=tracking_uri()))
-        except Exception as err:  # noqa: BLE001 - MLflow raises many kinds for "not there"
-            reason = " ".join(str(err).split())[:300]
-            raise PipelineError(
-                f"model {text} could not be loaded from MLflow at {tracking_uri()} ({reason})"
-            ) from None
-        if local.is_file():
-            return local
-        if (local / CHECKPOINT_IN_MODEL).is_file():
-            return local / CHECKPOINT_IN_MODEL
-        raise PipelineError(
-            f"model {text} holds no fer-pipeline checkpoint ({CHECKPOINT_IN_MODEL})"
-        )
+            return _download(f"runs:/{text}/model", text, downloads)
+        except PipelineError:
+            return _download(f"runs:/{text}/best/best.ckpt", text, downloads)
+    if text.startswith(("models:/", "runs:/")):
+        return _download(text, text, downloads)
     if text == DEFAULT_MODEL:
         raise PipelineError(
             f"no trained model at {DEFAULT_MODEL}: run `make demo` (or `dvc repro`), or pass "
@@ -87,6 +86,25 @@ def resolve_checkpoint(model: str | Path) -> Path:
     raise PipelineError(
         f"model {text} is not a checkpoint file, an MLflow URI (runs:/, models:/) or a run id"
     )
+
+
+def _download(uri: str, given: str, downloads: Path | None) -> Path:
+    import mlflow  # only for MLflow URIs: importing it costs seconds
+
+    dst = None if downloads is None else str(downloads)
+    try:
+        local = mlflow.artifacts.download_artifacts(uri, dst_path=dst, tracking_uri=tracking_uri())
+        local = Path(local)
+    except Exception as err:  # noqa: BLE001 - MLflow raises many kinds for "not there"
+        reason = " ".join(str(err).split())[:300]
+        raise PipelineError(
+            f"model {given} could not be loaded from MLflow at {tracking_uri()} ({reason})"
+        ) from None
+    if local.is_file():
+        return local
+    if (local / CHECKPOINT_IN_MODEL).is_file():
+        return local / CHECKPOINT_IN_MODEL
+    raise PipelineError(f"model {given} holds no fer-pipeline checkpoint ({CHECKPOINT_IN_MODEL})")
 
 
 def _is_run_id(text: str) -> bool:
@@ -152,8 +170,8 @@ class Recognizer:
     ) -> Recognizer:
         """From a checkpoint path, an MLflow model folder or URI, or a run id (see
         :func:`resolve_checkpoint`)."""
-        checkpoint = resolve_checkpoint(model)
-        net, config, classes, _ = load_net(checkpoint)
+        with local_checkpoint(model) as checkpoint:
+            net, config, classes, _ = load_net(checkpoint)
         return cls(net, config, classes, str(model), detector, device, batch_size)
 
     # -- predictions -----------------------------------------------------------------------

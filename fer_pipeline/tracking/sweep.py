@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 
 from fer_pipeline.errors import PipelineError
 from fer_pipeline.evaluation.compare import compare_runs
+from fer_pipeline.tracking.registry import crown_best
 from fer_pipeline.tracking.runs import find_runs, runs_of
 
 PARENT_RUN_ENV = "FER_PIPELINE_PARENT_RUN_ID"
@@ -167,3 +168,5 @@ class ParentRunCallback(Callback):
             return
         print(result["paths"][0].read_text())
         print(f"compare: {', '.join(str(p) for p in result['paths'])} (and on the parent run)")
+        best = result["best_run"]
+        print(crown_best(client, best.run_id, best.name))

@@ -60,3 +60,24 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
         writer.write(cv2.cvtColor(np.roll(two_faces(), 4 * i, axis=1), cv2.COLOR_RGB2BGR))
     writer.release()
     return {"photo": photo, "crops": root / "crops", "video": video}
+
+
+@pytest.fixture(scope="session")
+def registered(checkpoint, tmp_path_factory) -> dict:
+    """An MLflow store where a training run logged ``checkpoint`` as its MLflow model, registered
+    as version 1 of ``fer-pipeline`` (so ``champion``), as the train stage does."""
+    from mlflow.tracking import MlflowClient
+
+    from fer_pipeline.inference.mlflow_model import example_face, log_model, save
+    from fer_pipeline.tracking.registry import register
+
+    root = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("fer", artifact_location=str(root / "artifacts"))
+    run_id = client.create_run(experiment).info.run_id
+    example = example_face(np.full((48, 48), 128, np.uint8))
+    folder = save(checkpoint, root / "saved" / "model", CLASSES, example)
+    source = log_model(client, run_id, folder)
+    version = register(client, run_id, source, {"model": "resnet34"})
+    return {"uri": uri, "run_id": run_id, "version": version, "folder": folder}
