@@ -8,7 +8,7 @@ UV_VERSION := 0.13.9
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: install install-test demo test lint ui notebooks
+.PHONY: install install-test demo test lint ui app notebooks
 
 $(UV):
 	python3 -m venv $(VENV)
@@ -39,6 +39,9 @@ lint: install-test
 
 ui: install
 	mlflow ui
+
+app: install
+	python -m fer_pipeline.app
 
 notebooks: $(UV)
 	$(SYNC) --extra notebooks

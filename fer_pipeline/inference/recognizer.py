@@ -194,7 +194,8 @@ class Recognizer:
         except ValueError as err:
             raise PipelineError(str(err)) from None
         for chunk in chunks(items, self.batch_size):
-            yield from self._predict_chunk(chunk)
+            for item, rows, _ in self._predict_chunk(chunk):
+                yield item, rows
 
     def probabilities(self, faces: list[np.ndarray]) -> np.ndarray:
         """Class probabilities ``(N, K)`` of face crops as the cropper makes them."""
@@ -208,7 +209,8 @@ class Recognizer:
                 out.append(predict_proba(self.net, batch, *self.tta).cpu())
         return torch.cat(out).numpy()
 
-    def _predict_chunk(self, chunk: list[Item]) -> list[tuple[Item, list[dict]]]:
+    def _predict_chunk(self, chunk: list[Item]) -> list[tuple[Item, list[dict], list]]:
+        """Each item with its rows and its face crops."""
         readable = [item for item in chunk if item.error is None]
         found = self.cropper.crop_batch([i.image for i in readable])
         crops = dict(zip(map(id, readable), found, strict=True))
@@ -218,17 +220,17 @@ class Recognizer:
         for item in chunk:
             base = {"input": item.input, "frame": item.frame, "time_s": item.time_s}
             if item.error is not None:
-                out.append((item, [self._row(base, outcome=item.error)]))
+                out.append((item, [self._row(base, outcome=item.error)], []))
                 continue
             result = crops[id(item)]
             if not result.faces:
-                out.append((item, [self._row(base, outcome=result.outcome)]))
+                out.append((item, [self._row(base, outcome=result.outcome)], []))
                 continue
             rows = []
             for index, box in enumerate(face_boxes(result, item.image)):
                 p = next(probs)
                 rows.append(self._row(base, index, box, p, result.outcome))
-            out.append((item, rows))
+            out.append((item, rows, result.faces))
         return out
 
     def _row(self, base, face=None, box=None, p=None, outcome="") -> dict:
@@ -240,6 +242,18 @@ class Recognizer:
         return row
 
     # -- explanations ----------------------------------------------------------------------
+    def analyze(self, image) -> tuple[list[dict], list[dict]]:
+        """One image (a path, array, PIL image or bytes): its rows of :meth:`predict`, and for
+        each face the occlusion-sensitivity map of its predicted class (see :meth:`explain`)."""
+        items = list(expand(image))
+        if len(items) != 1:
+            raise PipelineError(f"analyze takes one image, got {len(items)}")
+        [(item, rows, faces)] = self._predict_chunk(items)
+        if not faces:  # one row that says why
+            return rows, []
+        explained = [self._occlusion(crop, row) for crop, row in zip(faces, rows, strict=True)]
+        return rows, explained
+
     def explain(self, image, face: int = 0) -> dict:
         """The occlusion-sensitivity map of face ``face`` of one image (a path, array, PIL image
         or bytes), for its predicted class, with the evaluation's window, stride and fill from the
@@ -250,13 +264,15 @@ class Recognizer:
         if len(items) != 1 or items[0].error is not None:
             why = items[0].error if len(items) == 1 else f"{len(items)} images"
             raise PipelineError(f"explain takes one readable image, got {why}")
-        result = self.cropper(items[0].image)
-        if face >= len(result.faces):
-            raise PipelineError(f"the image has {len(result.faces)} face(s): no face {face}")
-        crop = result.faces[face]
-        x = self.transform(image=crop)["image"][None]
-        probs = self.probabilities([crop])[0]
+        rows, explained = self.analyze(items[0].image)
+        if face >= len(explained):
+            raise PipelineError(f"the image has {len(explained)} face(s): no face {face}")
+        return explained[face]
+
+    def _occlusion(self, crop: np.ndarray, row: dict) -> dict:
+        probs = np.array([row[f"p_{c}"] for c in self.classes])
         predicted = int(np.argmax(probs))
+        x = self.transform(image=crop)["image"][None]
         maps = occlusion_sensitivity(
             self.net, x.to(self.device), torch.tensor([predicted]), **self.occlusion
         )
@@ -265,7 +281,7 @@ class Recognizer:
             "map": maps.drop[0].numpy(),
             "predicted": self.classes[predicted],
             "probabilities": dict(zip(self.classes, map(float, probs), strict=True)),
-            "box": face_boxes(result, items[0].image)[face],
+            "box": tuple(row[k] for k in ("x", "y", "w", "h", "face_score")),
         }
 
 

@@ -19,8 +19,7 @@ import pytest
 
 from fer_pipeline.inference import Recognizer
 from fer_pipeline.inference.mlflow_model import model_input, request_body
-from tests.conftest import free_port, two_faces
-from tests.inference.conftest import CLASSES
+from tests.conftest import CLASSES, free_port, two_faces
 
 CHAMPION = "models:/fer-pipeline@champion"
 P_COLUMNS = [f"p_{c}" for c in CLASSES]

@@ -12,8 +12,7 @@ from PIL import Image
 
 from fer_pipeline.errors import PipelineError
 from fer_pipeline.inference import Recognizer, columns
-from tests.conftest import two_faces
-from tests.inference.conftest import CLASSES
+from tests.conftest import CLASSES, two_faces
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,57 @@
+"""``python -m fer_pipeline.app``: start the app on 127.0.0.1 (see :mod:`fer_pipeline.app`)."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+
+from fer_pipeline.errors import PipelineError, exit_on_error
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m fer_pipeline.app",
+        description="The GUI: pick a trained network and optimizer, classify the faces of a photo.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
+    parser.add_argument("--port", type=int, default=8000, help="port (%(default)s)")
+    parser.add_argument(
+        "--device", default=None, help="torch device (default: cuda if any, else cpu)"
+    )
+    parser.add_argument(
+        "--tracking-uri", default=None,
+        help="MLflow store of the runs (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)",
+    )  # fmt: skip
+    return parser.parse_args(argv)
+
+
+def check_port(host: str, port: int) -> None:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            raise PipelineError(
+                f"cannot listen on {host}:{port} ({err.strerror}): pass another --port"
+            ) from None
+
+
+@exit_on_error
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    import uvicorn
+
+    from fer_pipeline.app.catalog import tracking_uri
+    from fer_pipeline.app.server import create_app
+    from fer_pipeline.inference.recognizer import pick_device
+
+    pick_device(args.device)  # a bad --device fails now, in one line
+    check_port(args.host, args.port)
+    app = create_app(args.tracking_uri, args.device)
+    print(f"app: http://{args.host}:{args.port} (models from {args.tracking_uri or tracking_uri()}; "
+          "Ctrl-C stops)", flush=True)  # fmt: skip
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Which trained models the app offers: the registered versions of ``fer-pipeline`` in the MLflow
+store, one per (network, optimizer) cell, with their test accuracy and its 95 % CI."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from fer_pipeline.tracking.registry import CHAMPION, REGISTERED_MODEL
+
+NETWORKS = ["fusion", "ensemble", "resnet50", "resnet34"]
+OPTIMIZERS = {"sgdm": "SGDM", "adam": "Adam", "rmsprop": "RMSprop"}
+NO_RUN = (
+    "No trained model yet. Train one from the project folder with `make demo` (or `dvc repro`, or "
+    "`python -m fer_pipeline.train -m optimizer=sgdm,adam,rmsprop` for a sweep), then reload."
+)
+
+
+@dataclass
+class Choice:
+    key: str  # the registered version
+    network: str
+    optimizer: str
+    run_id: str
+    run_name: str
+    accuracy: float | None
+    ci: tuple[float, float] | None
+    champion: bool
+    uri: str  # what Recognizer.load takes
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+
+
+def store_exists(uri: str) -> bool:
+    """False for a local SQLite file or folder that is not there (opening it would create it)."""
+    if uri.startswith("sqlite:///"):
+        return Path(uri.removeprefix("sqlite:///")).is_file()
+    if "://" not in uri:
+        return Path(uri).exists()
+    return True
+
+
+def _accuracy(tags: dict) -> tuple[float | None, tuple[float, float] | None]:
+    try:
+        accuracy = float(tags["test_accuracy"])
+    except (KeyError, ValueError):
+        return None, None
+    low, _, high = tags.get("test_accuracy_ci95", "").partition("-")
+    try:
+        return accuracy, (float(low), float(high))
+    except ValueError:
+        return accuracy, None
+
+
+def tracked_choices(uri: str | None = None) -> list[Choice]:
+    """One choice per (network, optimizer) that has a registered version: the champion if it is
+    in that cell, else the version with the best test accuracy (untested ones last, newest
+    first)."""
+    uri = uri or tracking_uri()
+    if not store_exists(uri):
+        return []
+    client = MlflowClient(uri)
+    try:
+        versions = client.search_model_versions(f"name = '{REGISTERED_MODEL}'")
+    except MlflowException:
+        return []
+    try:
+        champion = client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION).version
+    except MlflowException:
+        champion = None
+    cells: dict[tuple[str, str], Choice] = {}
+    for version in versions:
+        tags = version.tags or {}
+        accuracy, ci = _accuracy(tags)
+        try:
+            run_name = client.get_run(version.run_id).info.run_name if version.run_id else ""
+        except MlflowException:
+            run_name = ""
+        choice = Choice(
+            key=str(version.version),
+            network=tags.get("model", "?"),
+            optimizer=tags.get("optimizer", "?"),
+            run_id=version.run_id or "",
+            run_name=run_name,
+            accuracy=accuracy,
+            ci=ci,
+            champion=str(version.version) == str(champion),
+            uri=f"models:/{REGISTERED_MODEL}/{version.version}",
+        )
+        cell = (choice.network, choice.optimizer)
+        if cell not in cells or _rank(choice) > _rank(cells[cell]):
+            cells[cell] = choice
+    return sorted(cells.values(), key=lambda c: (_order(c.network, NETWORKS),
+                                                 _order(c.optimizer, list(OPTIMIZERS))))  # fmt: skip
+
+
+def _rank(choice: Choice) -> tuple:
+    return (choice.champion, choice.accuracy is not None, choice.accuracy or 0.0, int(choice.key))
+
+
+def _order(value: str, known: list[str]) -> tuple[int, str]:
+    return (known.index(value) if value in known else len(known), value)
