@@ -99,7 +99,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def app_latency(photo: Path, repeats: int, device: str, screenshot: str | None) -> dict:
+def app_latency(
+    photo: Path, repeats: int, device: str, precision: str, screenshot: str | None
+) -> dict:
     import uvicorn
 
     from fer_pipeline.app.catalog import tracked_choices
@@ -112,7 +114,7 @@ def app_latency(photo: Path, repeats: int, device: str, screenshot: str | None) 
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(device=device, preload=False),
+            create_app(device=device, preload=False, precision=precision),
             host="127.0.0.1",
             port=port,
             log_level="warning",
@@ -181,15 +183,18 @@ def main() -> None:
     parser.add_argument("--photo-batch", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=10, help="app requests")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     parser.add_argument("--screenshot", help="save the app's page after one upload here")
     args = parser.parse_args()
-    recognizer = Recognizer.load(args.model, detector="haar", device=args.device)
+    recognizer = Recognizer.load(
+        args.model, detector="haar", device=args.device, precision=args.precision
+    )
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         pasted = photos(folder, args.photos)
         result = {
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch threads "
-            f"{torch.get_num_threads()}, device {args.device}",
+            f"{torch.get_num_threads()}, device {args.device}, {args.precision}",
             "model": args.model,
             "network": recognizer.config.model.name,
             "face_size": int(recognizer.config.face.size),

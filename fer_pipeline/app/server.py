@@ -31,8 +31,8 @@ MAP_SIZE = 144  # px of the occlusion picture
 class Models:
     """The choices on offer, and their loaded recognizers (loaded once, on first use)."""
 
-    def __init__(self, tracking_uri: str | None, device: str | None):
-        self.tracking_uri, self.device = tracking_uri, device
+    def __init__(self, tracking_uri: str | None, device: str | None, precision: str = "fp32"):
+        self.tracking_uri, self.device, self.precision = tracking_uri, device, precision
         self.loaded: dict[str, Recognizer] = {}
         self.lock = threading.Lock()
 
@@ -46,7 +46,9 @@ class Models:
         choice = by_key[key]
         with self.lock:
             if key not in self.loaded:
-                self.loaded[key] = Recognizer.load(choice.uri, device=self.device)
+                self.loaded[key] = Recognizer.load(
+                    choice.uri, device=self.device, precision=self.precision
+                )
         return choice, self.loaded[key]
 
     def preload(self) -> None:
@@ -142,11 +144,12 @@ def create_app(
     manifest: Path = Path("data/split/manifest.csv"),
     faces_dir: Path = Path("data/faces"),
     preload: bool = True,
+    precision: str = "fp32",
 ) -> FastAPI:
     if tracking_uri:  # where Recognizer.load reads models:/ URIs
         os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
     app = FastAPI(title="fer-pipeline", docs_url=None, redoc_url=None, openapi_url=None)
-    models = Models(tracking_uri, device)
+    models = Models(tracking_uri, device, precision)
     samples = test_samples(manifest, faces_dir)
     if preload:  # the page selects the champion first: load it while the browser opens
         threading.Thread(target=models.preload, daemon=True).start()

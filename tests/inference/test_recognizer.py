@@ -132,3 +132,14 @@ def test_a_training_run_id_or_its_uri_loads_the_runs_checkpoint(
         assert np.allclose(probabilities(loaded.predict(inputs["photo"])), expected, atol=1e-5)
     with pytest.raises(PipelineError, match=f"model {'0' * 32} could not be loaded from MLflow"):
         Recognizer.load("0" * 32)
+
+
+def test_bf16_is_close_to_fp32_and_other_precisions_are_refused(checkpoint, inputs):
+    fast = Recognizer.load(checkpoint, device="cpu", precision="bf16", detector="haar")
+    exact = Recognizer.load(checkpoint, device="cpu", detector="haar")
+    a = probabilities(fast.predict(inputs["photo"]))
+    b = probabilities(exact.predict(inputs["photo"]))
+    assert a.shape == b.shape == (2, len(CLASSES)) and np.allclose(a, b, atol=0.02)
+    assert np.allclose(a.sum(axis=1), 1, atol=1e-5)
+    with pytest.raises(PipelineError, match="precision must be one of fp32, bf16, got fp16"):
+        Recognizer.load(checkpoint, precision="fp16")
