@@ -206,7 +206,7 @@ def main() -> None:
             "end_to_end_640x480_haar": {"faces_pasted": pasted}
             | end_to_end(recognizer, folder, args.photo_batch),
             "app": app_latency(
-                folder / "photo_000.jpg", args.repeats, args.device, args.screenshot
+                folder / "photo_000.jpg", args.repeats, args.device, args.precision, args.screenshot
             ),
         }
     print(json.dumps(result, indent=2))
