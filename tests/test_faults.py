@@ -120,7 +120,7 @@ def test_tracking_server_dying_mid_run_loses_no_checkpoint(prepared_project, mlf
     unsent = json.loads((root / "reports/mlflow_unsent.json").read_text())
     assert unsent["tracking_uri"] == uri
     assert {m["key"] for m in unsent["metrics"]} >= {"val/acc", "train/loss"}
-    assert "upload best.ckpt" in unsent["calls"] and "log the test report" in unsent["calls"]
+    assert "log the MLflow model" in unsent["calls"] and "log the test report" in unsent["calls"]
     assert "train: best val/acc" in output
 
 

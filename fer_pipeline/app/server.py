@@ -34,13 +34,17 @@ class Models:
     def __init__(self, tracking_uri: str | None, device: str | None, precision: str = "fp32"):
         self.tracking_uri, self.device, self.precision = tracking_uri, device, precision
         self.loaded: dict[str, Recognizer] = {}
+        self.known: dict[str, Choice] = {}
         self.lock = threading.Lock()
 
     def choices(self) -> list[Choice]:
-        return tracked_choices(self.tracking_uri)
+        """The store's choices now (the page asks when it loads); remembered for predictions."""
+        found = tracked_choices(self.tracking_uri)
+        self.known = {c.key: c for c in found}
+        return found
 
     def recognizer(self, key: str) -> tuple[Choice, Recognizer]:
-        by_key = {c.key: c for c in self.choices()}
+        by_key = self.known if key in self.known else {c.key: c for c in self.choices()}
         if key not in by_key:
             raise HTTPException(404, f"no trained model '{key}' (choose one the page offers)")
         choice = by_key[key]
