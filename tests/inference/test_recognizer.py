@@ -114,7 +114,7 @@ def test_predicting_does_not_import_lightning():
     assert out.stdout.strip() == "False"
 
 
-def test_a_training_run_id_or_its_uri_loads_the_runs_checkpoint(
+def test_a_run_logged_before_mlflow_models_loads_by_id_or_checkpoint_uri(
     checkpoint, inputs, tmp_path, monkeypatch, recognizer
 ):
     from mlflow.tracking import MlflowClient
@@ -124,7 +124,7 @@ def test_a_training_run_id_or_its_uri_loads_the_runs_checkpoint(
     client = MlflowClient(uri)
     experiment = client.create_experiment("fer", artifact_location=str(tmp_path / "artifacts"))
     run_id = client.create_run(experiment).info.run_id
-    client.log_artifact(run_id, str(checkpoint), "best")
+    client.log_artifact(run_id, str(checkpoint), "best")  # how runs kept it before model/
     expected = probabilities(recognizer.predict(inputs["photo"]))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))  # auto: Haar, as the fixture
     for model in (run_id, f"runs:/{run_id}/best/best.ckpt"):
