@@ -40,12 +40,21 @@ def to_rgb(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else image
 
 
+EYE_FACE_WIDTH = 200  # px: wider faces are scaled to this width for the eye cascade
+
+
 class HaarDetector:
     """OpenCV Haar cascades: faces, then the two eyes inside each face's upper half."""
 
     name = "haar"
 
-    def __init__(self, scale_factor: float = 1.1, min_neighbors: int = 5, min_face: int = 24):
+    def __init__(
+        self,
+        scale_factor: float = 1.1,
+        min_neighbors: int = 5,
+        min_face: int = 24,
+        max_side: int | None = 480,
+    ):
         root = Path(cv2.data.haarcascades)
         self.face = cv2.CascadeClassifier(str(root / "haarcascade_frontalface_default.xml"))
         self.eye = cv2.CascadeClassifier(str(root / "haarcascade_eye.xml"))
@@ -54,32 +63,57 @@ class HaarDetector:
                 f"OpenCV's Haar cascades are missing from {root} (opencv-python 5.x dropped them; "
                 "install opencv-python-headless 4.x)"
             )
+        if max_side is not None and max_side < 2 * min_face:
+            raise PipelineError(
+                f"face.haar.max_side {max_side} must be at least twice face.haar.min_face "
+                f"({min_face}), or null (detect at full size)"
+            )
         self.scale_factor = scale_factor
         self.min_neighbors = min_neighbors
         self.min_side = min_face  # smaller images are too small for the cascade
+        self.max_side = max_side
 
     def detect_batch(self, images: list[np.ndarray]) -> list[list[Detection]]:
         return [self.detect(image) for image in images]
 
     def detect(self, image: np.ndarray) -> list[Detection]:
-        gray = cv2.equalizeHist(to_gray(image))
+        """Faces on a copy whose longer side is at most ``max_side`` (the cascade's cost grows
+        with the pixels), boxes mapped back; eyes in each face at full resolution."""
+        gray = to_gray(image)
+        h, w = gray.shape
+        scale = 1.0 if self.max_side is None else min(1.0, self.max_side / max(h, w))
+        small = gray
+        if scale < 1.0:
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            small = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
         boxes, _, weights = self.face.detectMultiScale3(
-            gray,
+            cv2.equalizeHist(small),
             scaleFactor=self.scale_factor,
             minNeighbors=self.min_neighbors,
             minSize=(self.min_side, self.min_side),
             outputRejectLevels=True,
         )
         found = []
-        for (x, y, w, h), weight in zip(boxes, np.ravel(weights), strict=True):
-            eyes = self._eyes(gray[y : y + h // 2 + h // 10, x : x + w], w)
+        for (sx, sy, sw, sh), weight in zip(boxes, np.ravel(weights), strict=True):
+            x, y = int(sx / scale), int(sy / scale)
+            fw, fh = min(round(sw / scale), w - x), min(round(sh / scale), h - y)
+            # Eyes in the face's upper part, equalised on its own (more eyes found than in the
+            # whole image's equalisation: 55 of 56 faces against 25 of 54 on benchmark photos).
+            upper = cv2.equalizeHist(gray[y : y + fh // 2 + fh // 10, x : x + fw])
+            eyes = self._eyes(upper, fw)
             landmarks = None if eyes is None else eyes + np.array([x, y], float)
-            box = (float(x), float(y), float(x + w), float(y + h))
+            box = (float(x), float(y), float(x + fw), float(y + fh))
             found.append(Detection(box, float(weight), landmarks))
         return found
 
     def _eyes(self, upper: np.ndarray, width: int) -> np.ndarray | None:
-        """Centres of the left and right eye in ``upper`` (the face's top half), or None."""
+        """Centres of the left and right eye in ``upper`` (the face's top half), or None. Faces
+        wider than :data:`EYE_FACE_WIDTH` are searched at that width (eyes are still ~40 px)."""
+        scale = min(1.0, EYE_FACE_WIDTH / width)
+        if scale < 1.0:
+            size = (max(1, round(upper.shape[1] * scale)), max(1, round(upper.shape[0] * scale)))
+            upper = cv2.resize(upper, size, interpolation=cv2.INTER_AREA)
+            width = round(width * scale)
         side = max(8, width // 8)
         eyes = self.eye.detectMultiScale(upper, 1.1, 3, minSize=(side, side))
         left = [e for e in eyes if e[0] + e[2] / 2 < width / 2]
@@ -87,7 +121,7 @@ class HaarDetector:
         if not left or not right:
             return None
         pick = [max(group, key=lambda e: e[2] * e[3]) for group in (left, right)]
-        return np.array([[x + w / 2, y + h / 2] for x, y, w, h in pick], float)
+        return np.array([[x + w / 2, y + h / 2] for x, y, w, h in pick], float) / scale
 
 
 RETINAFACE_URL = (

@@ -29,6 +29,23 @@ def test_haar_finds_the_face_and_its_eyes():
     assert left[0] < right[0] and abs(left[1] - right[1]) < 10  # two eyes, about level
 
 
+def test_haar_on_a_large_photo_searches_a_small_copy_and_maps_the_face_back():
+    big = cv2.resize(samples.astronaut(), (2048, 2048), interpolation=cv2.INTER_CUBIC)
+    (detection,) = HaarDetector(max_side=480).detect(big)
+    x1, y1, x2, y2 = np.array(detection.box) / 4  # back to the 512 px image's pixels
+    fx1, fy1, fx2, fy2 = ASTRONAUT_FACE
+    assert fx1 <= (x1 + x2) / 2 <= fx2 and fy1 <= (y1 + y2) / 2 <= fy2
+    assert 0.6 < (x2 - x1) / (fx2 - fx1) < 1.4
+    left, right = detection.landmarks / 4  # eyes searched in the full-resolution face
+    assert left[0] < right[0] and abs(left[1] - right[1]) < 10
+    (small,) = HaarDetector().detect(samples.astronaut())
+    assert np.allclose(left, small.landmarks[0], atol=6) and np.allclose(
+        right, small.landmarks[1], atol=6
+    )
+    with pytest.raises(PipelineError, match="face.haar.max_side 40 must be at least twice"):
+        HaarDetector(max_side=40)
+
+
 def test_haar_crop_is_centred_on_the_face():
     cropper = FaceCropper("haar", size=96, margin=0.15)
     result = cropper(samples.astronaut())
