@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import cv2
@@ -10,9 +11,39 @@ from PIL import Image
 
 from fer_pipeline.errors import PipelineError
 
+# Camera photos store their orientation in EXIF; these formats can carry it.
+EXIF_SUFFIXES = {".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".png", ".heic"}
+EXIF_ORIENTATION = 0x0112
+
+
+def upright(image: np.ndarray, orientation: int) -> np.ndarray:
+    """``image`` turned as its EXIF ``orientation`` (1-8) says, as a viewer shows it."""
+    turned = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.swapaxes(0, 1),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
+        8: lambda a: np.rot90(a, 1),
+    }.get(orientation)
+    return image if turned is None else np.ascontiguousarray(turned(image))
+
+
+def exif_orientation(path: str | Path | None, data: bytes | None = None) -> int:
+    """The EXIF orientation of an image file (1: as stored), read from its header only."""
+    if data is None and (path is None or Path(path).suffix.lower() not in EXIF_SUFFIXES):
+        return 1
+    try:
+        with Image.open(io.BytesIO(data) if data is not None else path) as im:
+            return int(im.getexif().get(EXIF_ORIENTATION, 1))
+    except (OSError, SyntaxError, ValueError, TypeError):
+        return 1
+
 
 def read_image(path: str | Path, grayscale: bool = True, data: bytes | None = None) -> np.ndarray:
-    """Read ``path`` as uint8, ``(H, W)`` when ``grayscale`` else ``(H, W, 3)`` RGB.
+    """Read ``path`` as uint8, ``(H, W)`` when ``grayscale`` else ``(H, W, 3)`` RGB, upright (its
+    EXIF orientation applied).
 
     16-bit images are scaled to 8 bits and alpha is dropped. ``data``: the file's bytes, when the
     caller has read them already. An unreadable file raises :class:`PipelineError` naming it.
@@ -23,6 +54,7 @@ def read_image(path: str | Path, grayscale: bool = True, data: bytes | None = No
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None or image.size == 0:
         raise PipelineError(f"cannot read image {path} (missing, empty, truncated or not an image)")
+    image = upright(image, exif_orientation(path, data))
     if image.dtype == np.uint16:
         image = (image / 257.0).round().astype(np.uint8)
     elif image.dtype != np.uint8:
@@ -73,3 +105,48 @@ def decode_image(
     if min(height, width) < min_size:
         raise BadImage(f"image {path} is {width}x{height}, smaller than {min_size} px on a side")
     return image, mode
+
+
+def as_image(value, bgr: bool = False, name: str = "image") -> np.ndarray:
+    """What a user passes as an image -> uint8 ``(H, W)`` grey or ``(H, W, 3)`` RGB.
+
+    Paths are read upright (EXIF); PIL images are turned upright and converted; arrays may be
+    ``(H, W)`` or ``(H, W, 1|3|4)``, uint8, 16-bit (scaled by their range when above 255) or float
+    (``[0, 1]`` when they stay within it, else ``[0, 255]``), RGB unless ``bgr`` (as
+    ``cv2.imread`` gives). Anything else is a :class:`PipelineError` naming what it got."""
+    if isinstance(value, str | Path):
+        image = read_image(value, grayscale=False)
+        return image[..., ::-1].copy() if bgr else image
+    if type(value).__module__.startswith("PIL."):
+        from PIL import ImageOps
+
+        value = ImageOps.exif_transpose(value)
+        if value.mode in SIXTEEN_BIT_MODES | {"F"}:  # wide values: scaled as arrays are, below
+            value = np.asarray(value)
+        else:
+            return np.asarray(value.convert("L" if value.mode in ("L", "1") else "RGB"))
+    if not isinstance(value, np.ndarray):
+        raise PipelineError(
+            f"{name}: expected a path, a PIL image or a numpy array, got {type(value).__name__}"
+        )
+    array = value[..., 0] if value.ndim == 3 and value.shape[2] == 1 else value
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+        raise PipelineError(f"{name}: expected an (H, W) or (H, W, 3|4) image, got {value.shape}")
+    if min(array.shape[:2]) == 0:
+        raise PipelineError(f"{name}: empty image {value.shape}")
+    if array.dtype != np.uint8:
+        floating = np.issubdtype(array.dtype, np.floating)
+        if not floating and not np.issubdtype(array.dtype, np.integer):
+            raise PipelineError(f"{name}: pixel type {array.dtype} is not a number")
+        if floating and not np.isfinite(array).all():
+            raise PipelineError(f"{name}: has NaN or infinite pixels")
+        peak = array.max(initial=0)
+        if floating:
+            top = 1.0 if peak <= 1 else 255.0
+        else:
+            top = 255.0 if peak <= 255 else float(np.iinfo(array.dtype).max)
+        array = np.clip(np.rint(array.astype(np.float64) * (255 / top)), 0, 255).astype(np.uint8)
+    if array.ndim == 3:
+        array = array[..., :3]
+        array = array[..., ::-1] if bgr else array
+    return np.ascontiguousarray(array)

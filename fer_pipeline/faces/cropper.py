@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from fer_pipeline.data.image_folder import FaceAnnotation
+from fer_pipeline.data.images import as_image
 from fer_pipeline.errors import PipelineError
 from fer_pipeline.faces.detectors import (
     Detection,
@@ -172,14 +173,23 @@ class FaceCropper:
         """The smallest image side the detector accepts (1 without a detector)."""
         return self.model.min_side if self.model is not None else 1
 
-    def __call__(self, image: np.ndarray, annotation: FaceAnnotation | None = None) -> CropResult:
-        """Crop the face of one image (``(H, W)`` or ``(H, W, 3)`` RGB uint8)."""
-        return self.crop_batch([image], [annotation])[0]
+    def __call__(
+        self, image, annotation: FaceAnnotation | None = None, bgr: bool = False
+    ) -> CropResult:
+        """Crop the faces of one image: a path (read upright, EXIF applied), a PIL image, or an
+        array ``(H, W)`` / ``(H, W, 3|4)`` of uint8, 16-bit or float pixels, RGB unless ``bgr``
+        (``cv2.imread``'s order). Anything else is a one-line :class:`PipelineError`."""
+        return self.crop_batch([image], [annotation], bgr=bgr)[0]
 
     def crop_batch(
-        self, images: list[np.ndarray], annotations: list[FaceAnnotation | None] | None = None
+        self,
+        images: list,
+        annotations: list[FaceAnnotation | None] | None = None,
+        bgr: bool = False,
     ) -> list[CropResult]:
-        """Crop a batch (the detector sees the images that need it in one call)."""
+        """Crop a batch (the detector sees the images that need it in one call); each image as
+        :meth:`__call__` takes it."""
+        images = [as_image(image, bgr, f"image[{i}]") for i, image in enumerate(images)]
         annotations = annotations or [None] * len(images)
         results: list[CropResult | None] = [None] * len(images)
         pending = []

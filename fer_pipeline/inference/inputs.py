@@ -17,6 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fer_pipeline.data.images import as_image
+from fer_pipeline.errors import PipelineError
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 NPY_MAGIC = b"\x93NUMPY"  # numpy.save's header
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
@@ -42,27 +45,13 @@ class Item:
 
 
 def to_rgb_uint8(image: np.ndarray, name: str) -> np.ndarray:
-    """``(H, W)`` or ``(H, W, 1|3|4)`` -> ``(H, W, 3)`` RGB uint8. Floats are taken as [0, 1] when
-    they stay within it, else as [0, 255]; integers wider than 8 bits as their full range when
-    they exceed 255 (16-bit images)."""
-    array = np.asarray(image)
-    if array.ndim == 3 and array.shape[2] == 1:
-        array = array[..., 0]
-    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
-        raise ValueError(f"{name}: expected an (H, W) or (H, W, 3|4) image, got {array.shape}")
-    if array.dtype != np.uint8:
-        floating = np.issubdtype(array.dtype, np.floating)
-        if not floating and not np.issubdtype(array.dtype, np.integer):
-            raise ValueError(f"{name}: pixel type {array.dtype} is not a number")
-        peak = array.max(initial=0)
-        if floating:
-            top = 1.0 if peak <= 1 else 255.0
-        else:
-            top = 255.0 if peak <= 255 else float(np.iinfo(array.dtype).max)
-        array = np.clip(np.rint(array.astype(np.float64) * (255 / top)), 0, 255).astype(np.uint8)
-    if array.ndim == 2:
-        return cv2.cvtColor(array, cv2.COLOR_GRAY2RGB)
-    return np.ascontiguousarray(array[..., :3])
+    """An array image (see :func:`fer_pipeline.data.images.as_image`) -> ``(H, W, 3)`` RGB uint8;
+    ValueError for anything that is not an image."""
+    try:
+        array = as_image(np.asarray(image), name=name)
+    except PipelineError as err:
+        raise ValueError(str(err)) from None
+    return cv2.cvtColor(array, cv2.COLOR_GRAY2RGB) if array.ndim == 2 else array
 
 
 def decode(data: bytes) -> np.ndarray | None:

@@ -92,3 +92,79 @@ def test_rgb_output_and_equalisation():
 def test_bad_options(kwargs, match):
     with pytest.raises(PipelineError, match=match):
         FaceCropper(**kwargs)
+
+
+def test_every_kind_of_image_a_user_passes_gives_the_same_crop(tmp_path):
+    import cv2
+    from PIL import Image
+    from skimage import data as samples
+
+    rgb = samples.astronaut()
+    path = tmp_path / "astronaut.png"
+    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    cropper = FaceCropper("haar", size=48)
+    expected = cropper(rgb)
+    assert expected.outcome == "aligned"
+    same = {
+        "path": cropper(path),
+        "str": cropper(str(path)),
+        "PIL": cropper(Image.fromarray(rgb)),
+        "cv2.imread, bgr=True": cropper(cv2.imread(str(path)), bgr=True),
+        "RGBA": cropper(np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])),
+        "16-bit": cropper(rgb.astype(np.uint16) * 257),
+    }
+    for kind, result in same.items():
+        assert np.array_equal(result.face, expected.face), kind
+    floats = cropper(rgb / 255.0)  # [0, 1] floats: the same pixels up to rounding
+    assert np.abs(floats.face.astype(int) - expected.face).max() <= 1
+
+
+def test_photos_are_cropped_upright_whatever_their_exif_orientation(tmp_path):
+    from PIL import Image, ImageOps
+    from skimage import data as samples
+
+    from fer_pipeline.data.images import read_image
+
+    upright = Image.fromarray(samples.astronaut())
+    # Stored pixels such that a viewer applying the orientation shows the upright photo.
+    stored = {
+        1: upright,
+        2: ImageOps.mirror(upright),
+        3: upright.rotate(180),
+        4: ImageOps.flip(upright),
+        5: upright.transpose(Image.Transpose.TRANSPOSE),
+        6: upright.rotate(90, expand=True),
+        7: upright.transpose(Image.Transpose.TRANSVERSE),
+        8: upright.rotate(-90, expand=True),
+    }
+    expected = FaceCropper("haar", size=48)(np.asarray(upright)).face
+    for orientation, image in stored.items():
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        path = tmp_path / f"o{orientation}.jpg"
+        image.save(path, quality=95, exif=exif)
+        shown = np.asarray(ImageOps.exif_transpose(Image.open(path)))
+        read = read_image(path, grayscale=False)
+        assert read.shape == shown.shape == (512, 512, 3), orientation
+        assert np.abs(read.astype(int) - shown).mean() < 2, orientation  # decoders differ a little
+        result = FaceCropper("haar", size=48)(path)
+        assert result.outcome == "aligned", orientation
+        assert np.abs(result.face.astype(int) - expected).mean() < 12, orientation
+
+
+@pytest.mark.parametrize(
+    ("image", "match"),
+    [
+        (42, r"image\[0\]: expected a path, a PIL image or a numpy array, got int"),
+        (
+            np.zeros((40, 40, 2), np.uint8),
+            r"expected an \(H, W\) or \(H, W, 3\|4\) image, got \(40, 40, 2\)",
+        ),
+        (np.full((40, 40), np.nan), "has NaN or infinite pixels"),
+        (np.zeros((40, 40), dtype=object), "pixel type object is not a number"),
+        ("no/such/photo.jpg", "cannot read image no/such/photo.jpg"),
+    ],
+)
+def test_what_is_not_an_image_is_a_one_line_error(image, match):
+    with pytest.raises(PipelineError, match=match):
+        FaceCropper("haar", size=48)(image)
