@@ -2,9 +2,12 @@
 
 Writes the faces in the same layout as the raw data, and
 
-- ``crop_report.csv``: one row per raw image: ``source``, ``path`` (the face written; empty when
-  dropped), ``outcome``, ``action`` (kept / center_crop / dropped), ``detector``, ``found``, ``score``;
-- ``crop_summary.json``: counts per outcome and action (logged to MLflow with every run);
+- ``crop_report.csv``: one row per detection (``face``, box ``x y w h``, ``score``, ``verified``,
+  ``action`` kept / rejected / skipped, ``path`` of the face written), or one row for an image
+  without detections (``action`` kept / center_crop / dropped); each row has the image's
+  ``source``, ``outcome``, ``detector`` and ``found``;
+- ``crop_summary.json``: images, faces and files written, outcomes per image, actions per row
+  (logged to MLflow with every run);
 - ``dataset.json`` and ``source_card.json`` (prepare's dataset card, passed on to the split stage).
 
     python -m fer_pipeline.crop [hydra overrides, e.g. face.detector=haar face.workers=2]
@@ -47,13 +50,14 @@ def main(argv: list[str] | None = None) -> None:
     face = OmegaConf.to_container(cfg.face, resolve=True)
     with atomic_dir(cfg.paths.faces) as tmp:
         rows = crop_all(cropper, face, raw.root, tmp, paths, annotations, int(cfg.face.workers))
-        written = sum(bool(r["path"]) for r in rows)
-        outcomes = Counter(r["outcome"] for r in rows)
+        per_image = {r["source"]: r["outcome"] for r in rows}  # one outcome per image
+        outcomes = Counter(per_image.values())
         actions = Counter(r["action"] for r in rows)
+        written = sum(len(r["path"].split(";")) for r in rows if r["path"])
         if not written:
             raise PipelineError(
-                f"crop: no face kept from {len(rows)} images of {raw.root} ({dict(outcomes)}); "
-                "try another face.detector or face.on_failure=keep"
+                f"crop: no face kept from {len(per_image)} images of {raw.root} "
+                f"({dict(outcomes)}); try another face.detector or face.on_failure=keep"
             )
         with (tmp / "crop_report.csv").open("w", newline="") as f:
             writer = csv.DictWriter(f, REPORT_FIELDS)
@@ -62,10 +66,13 @@ def main(argv: list[str] | None = None) -> None:
         summary = {
             "detector": cfg.face.detector,
             "note": cropper.note,
-            "images": len(rows),
-            "faces_written": written,
-            "outcomes": dict(sorted(outcomes.items())),
-            "actions": dict(sorted(actions.items())),
+            "images": len(per_image),
+            "files_written": written,  # faces kept, and centre crops of images without one
+            "faces_written": sum(
+                len(r["path"].split(";")) for r in rows if r["path"] and r["action"] == "kept"
+            ),  # fmt: skip
+            "outcomes": dict(sorted(outcomes.items())),  # per image
+            "actions": dict(sorted(actions.items())),  # per report row: face or image
         }
         write_json(tmp / "crop_summary.json", summary)
         info = {k: v for k, v in raw.info.items() if k not in ("name", "classes", "grayscale")}
@@ -79,10 +86,19 @@ def main(argv: list[str] | None = None) -> None:
         )
         shutil.copyfile(raw.root / CARD_NAME, tmp / SOURCE_CARD)
     detail = ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))
-    print(f"crop: {written} faces from {len(rows)} images ({detail}) in {cfg.paths.faces}")
+    print(
+        f"crop: {summary['faces_written']} faces from {len(per_image)} images ({detail}) "
+        f"in {cfg.paths.faces}"
+    )
+    if actions.get("rejected") or actions.get("skipped"):
+        print(
+            f"  detections not cropped: {actions.get('rejected', 0)} failed verification "
+            f"(face.verify), {actions.get('skipped', 0)} not picked (face.multiple="
+            f"{cfg.face.multiple})"
+        )
     if actions.get("dropped") or actions.get("center_crop"):
         print(
-            f"  not detected: {actions.get('center_crop', 0)} kept as centre crops, "
+            f"  images without a face: {actions.get('center_crop', 0)} kept as centre crops, "
             f"{actions.get('dropped', 0)} dropped (see {cfg.paths.faces}/crop_report.csv)"
         )
 

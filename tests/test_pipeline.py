@@ -283,7 +283,13 @@ def test_bad_images_get_an_outcome_not_a_crash(project):
     assert report["happy/empty.png"]["action"] == "dropped"
     summary = json.loads((project / "data/faces/crop_summary.json").read_text())
     assert summary["outcomes"]["unreadable"] == 2 and summary["images"] == 90
-    assert "not detected" in out
+    assert "images without a face:" in out
+    # One report row per detection: both faces of two.png, kept, the file written for the largest.
+    with (project / "data/faces/crop_report.csv").open() as f:
+        two = [row for row in csv.DictReader(f) if row["source"] == "happy/two.png"]
+    assert [(r["face"], r["verified"]) for r in two] == [("0", "yes"), ("1", "yes")]
+    assert sorted(r["action"] for r in two) == ["kept", "skipped"]
+    assert summary["faces_written"] == summary["files_written"] - summary["actions"]["center_crop"]
 
 
 def test_missing_retinaface_weights_leave_previous_output_intact(project, tmp_path):

@@ -41,6 +41,45 @@ def exif_orientation(path: str | Path | None, data: bytes | None = None) -> int:
         return 1
 
 
+JPEG_SUFFIXES = {".jpg", ".jpeg"}
+REDUCED = {
+    2: cv2.IMREAD_REDUCED_COLOR_2,
+    4: cv2.IMREAD_REDUCED_COLOR_4,
+    8: cv2.IMREAD_REDUCED_COLOR_8,
+}
+
+
+def reduction(path: str | Path, keep_side: int | None) -> int:
+    """The largest JPEG decoding reduction (1, 2, 4 or 8) that keeps the image's longer side at
+    least ``keep_side``; 1 for other formats, unknown sizes or no ``keep_side``."""
+    if keep_side is None or Path(path).suffix.lower() not in JPEG_SUFFIXES:
+        return 1
+    try:
+        with Image.open(path) as im:  # reads the header only
+            longer = max(im.size)
+    except (OSError, SyntaxError, ValueError):
+        return 1
+    factor = 1
+    while factor < 8 and longer / (factor * 2) >= keep_side:
+        factor *= 2
+    return factor
+
+
+def read_photo(path: str | Path, grayscale: bool, keep_side: int | None) -> tuple[np.ndarray, int]:
+    """:func:`read_image`, decoding large JPEGs at 1/2, 1/4 or 1/8 scale (several times faster)
+    while their longer side stays at least ``keep_side``; returns the image and the factor its
+    pixels are smaller by."""
+    factor = reduction(path, keep_side)
+    if factor == 1:
+        return read_image(path, grayscale), 1
+    flags = REDUCED[factor] | cv2.IMREAD_IGNORE_ORIENTATION  # orientation: upright(), as below
+    image = cv2.imread(str(path), flags)
+    if image is None or image.size == 0:
+        return read_image(path, grayscale), 1  # let the full decoder name the problem
+    image = upright(image, exif_orientation(path))
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY if grayscale else cv2.COLOR_BGR2RGB), factor
+
+
 def read_image(path: str | Path, grayscale: bool = True, data: bytes | None = None) -> np.ndarray:
     """Read ``path`` as uint8, ``(H, W)`` when ``grayscale`` else ``(H, W, 3)`` RGB, upright (its
     EXIF orientation applied).

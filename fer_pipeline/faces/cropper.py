@@ -16,15 +16,25 @@ Detectors (``face.detector``):
   on this machine (``auto`` never downloads), else Haar.
 
 Every image gets an outcome: ``aligned`` (landmarks or eyes used), ``box`` (face box only),
-``already_cropped``, or a failure: ``no_face``, ``too_small`` (below the detector's minimum),
-``no_annotation``, ``unreadable``. A failure is kept as a centre crop or dropped
+``already_cropped``, or a failure: ``no_face``, ``unverified`` (detections, none of which passed
+the verification), ``too_small`` (below the detector's minimum), ``no_annotation``,
+``unreadable``.
+
+Verification (``verify: landmarks``, the default): a detection is a face only when the detector
+also found its parts: both eyes inside the box's upper half for Haar; for RetinaFace, five
+landmarks in a face's layout (eyes above the nose, the nose above the mouth corners, the eyes
+0.2-0.8 of the box's width apart, all inside the box). Detections that fail are reported
+(``CropResult.rejected``), never cropped; with ``multiple: largest`` or ``most_confident`` the
+pick is among verified detections, and only when there is none among all of them (a face too
+small for its eyes to be found is still a face). ``verify: none`` keeps every detection. A failure is kept as a centre crop or dropped
 (``on_failure``); the outcome says which, so nothing is dropped in silence.
 """
 
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -42,6 +52,7 @@ from fer_pipeline.faces.detectors import (
 
 DETECTORS = ("annotations", "none", "haar", "retinaface", "auto")
 MULTIPLE = ("largest", "most_confident", "all")
+VERIFY = ("landmarks", "none")
 ON_FAILURE = ("keep", "drop")
 
 # 5-point template (left eye, right eye, nose, left and right mouth corner) in a unit square,
@@ -64,12 +75,37 @@ class CropResult:
     action: str = "kept"  # kept | center_crop | dropped
     detections: list[Detection] = field(default_factory=list, repr=False)
     kept: list[Detection] = field(default_factory=list, repr=False)  # the detection of each face
+    rejected: list[Detection] = field(default_factory=list, repr=False)  # failed verification
 
     @property
     def face(self) -> np.ndarray:
         if not self.faces:
             raise PipelineError(f"no face to return: {self.outcome}, {self.action}")
         return self.faces[0]
+
+
+def is_verified(detection: Detection) -> bool:
+    """Did the detector find the face's parts where a face has them? (See the module doc.)"""
+    points = detection.landmarks
+    if points is None:
+        return False
+    x1, y1, x2, y2 = detection.box
+    width, height = x2 - x1, y2 - y1
+    if width <= 0 or height <= 0:
+        return False
+    inside = (
+        (points[:, 0] >= x1 - 0.05 * width) & (points[:, 0] <= x2 + 0.05 * width)
+        & (points[:, 1] >= y1 - 0.05 * height) & (points[:, 1] <= y2 + 0.05 * height)
+    )  # fmt: skip
+    left, right = points[0], points[1]
+    spread = (right[0] - left[0]) / width
+    if not inside.all() or not 0.2 <= spread <= 0.8:
+        return False
+    if len(points) == 2:  # Haar's eyes: in the upper part of the box
+        return bool(max(left[1], right[1]) <= y1 + 0.6 * height)
+    nose, mouth = points[2], points[3:5]
+    eyes_y = (left[1] + right[1]) / 2
+    return bool(eyes_y < nose[1] < mouth[:, 1].min())
 
 
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -103,6 +139,8 @@ class FaceCropper:
         haar: options of :class:`HaarDetector`; retinaface: of :class:`RetinaFaceDetector`.
         auto_detector: ``auto`` uses this detector (``haar`` / ``retinaface``) without probing
             (the crop stage's workers take what the main process found).
+        verify: ``landmarks``: keep only detections whose parts were found (see the module doc);
+            ``none``: keep every detection.
     """
 
     def __init__(
@@ -118,11 +156,13 @@ class FaceCropper:
         haar: dict | None = None,
         retinaface: dict | None = None,
         auto_detector: str | None = None,
+        verify: str = "landmarks",
     ):
         for name, value, allowed in (
             ("detector", detector, DETECTORS),
             ("multiple", multiple, MULTIPLE),
             ("on_failure", on_failure, ON_FAILURE),
+            ("verify", verify, VERIFY),
         ):
             if value not in allowed:
                 raise PipelineError(f"unknown face.{name} '{value}' (choose from {allowed})")
@@ -138,6 +178,7 @@ class FaceCropper:
         self.multiple = multiple
         self.on_failure = on_failure
         self.auto_max_side = auto_max_side
+        self.verify = verify
         self.template = (0.5 + (TEMPLATE - 0.5) / (1 + 2 * margin)) * size
         self.model = None  # the detector network / cascade, built now so a missing file fails here
         self.note = ""
@@ -168,6 +209,14 @@ class FaceCropper:
     @property
     def uses_torch(self) -> bool:
         return isinstance(self.model, RetinaFaceDetector)
+
+    def decode_side(self) -> int | None:
+        """How long a photo's longer side must stay when it is decoded at reduced scale for Haar
+        (which searches a copy at most ``max_side`` long): long enough that the smallest face it
+        finds is still ``size`` px. None: decode at full size."""
+        if not isinstance(self.model, HaarDetector) or self.model.max_side is None:
+            return None
+        return math.ceil(self.model.max_side * max(1.0, self.size / self.model.min_side))
 
     def min_side(self) -> int:
         """The smallest image side the detector accepts (1 without a detector)."""
@@ -219,17 +268,24 @@ class FaceCropper:
     def _from_detections(self, image, detections: list[Detection], name: str) -> CropResult:
         if not detections:
             return self._failure(image, "no_face", name)
+        faces_found = [d for d in detections if self.verify == "none" or is_verified(d)]
+        rejected = [d for d in detections if not any(d is f for f in faces_found)]
+        if not faces_found and self.multiple == "all":
+            failed = self._failure(image, "unverified", name)
+            return replace(failed, found=len(detections), detections=detections, rejected=rejected)
+        if not faces_found:  # one face wanted: the best detection, unverified (small faces' eyes
+            faces_found, rejected = detections, []  # are too small for the eye cascade)
         if self.multiple == "all":
-            chosen = sorted(detections, key=lambda d: (d.box[0], d.box[1]))
+            chosen = sorted(faces_found, key=lambda d: (d.box[0], d.box[1]))
         elif self.multiple == "largest":
-            chosen = [max(detections, key=lambda d: d.area)]
+            chosen = [max(faces_found, key=lambda d: d.area)]
         else:
-            chosen = [max(detections, key=lambda d: d.score)]
+            chosen = [max(faces_found, key=lambda d: d.score)]
         faces = [self._crop_detection(image, d) for d in chosen]
         outcome = "aligned" if chosen[0].landmarks is not None else "box"
         return CropResult(
             faces, outcome, name, len(detections), chosen[0].score, detections=detections,
-            kept=chosen,
+            kept=chosen, rejected=rejected,
         )  # fmt: skip
 
     def _crop_detection(self, image: np.ndarray, detection: Detection) -> np.ndarray:

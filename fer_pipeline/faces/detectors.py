@@ -53,7 +53,7 @@ class HaarDetector:
         scale_factor: float = 1.1,
         min_neighbors: int = 5,
         min_face: int = 24,
-        max_side: int | None = 480,
+        max_side: int | None = 640,
     ):
         root = Path(cv2.data.haarcascades)
         self.face = cv2.CascadeClassifier(str(root / "haarcascade_frontalface_default.xml"))

@@ -12,11 +12,14 @@ import cv2
 from tqdm import tqdm
 
 from fer_pipeline.data.image_folder import FaceAnnotation
-from fer_pipeline.data.images import read_image
+from fer_pipeline.data.images import read_image, read_photo
 from fer_pipeline.errors import PipelineError
-from fer_pipeline.faces.cropper import CropResult, FaceCropper
+from fer_pipeline.faces.cropper import CropResult, FaceCropper, is_verified
 
-REPORT_FIELDS = ["source", "path", "outcome", "action", "detector", "found", "score"]
+REPORT_FIELDS = [
+    "source", "face", "path", "outcome", "action", "detector", "found", "score", "verified",
+    "x", "y", "w", "h",
+]  # fmt: skip
 CHUNK = 64  # images per batch / per task for a worker
 
 _worker: dict = {}
@@ -31,13 +34,18 @@ def crop_items(
 ) -> list[dict]:
     """Crop the raw images ``paths`` (relative to ``root``) into ``out``; return report rows."""
     gray = cropper.grayscale and not cropper.uses_torch
-    images, readable, rows = [], [], {}
+    keep_side = cropper.decode_side()
+    images, readable, rows, factors = [], [], {}, {}
     for rel in paths:
         try:
-            images.append(read_image(root / rel, grayscale=gray))
+            if rel in annotations:  # landmarks are in the file's own pixels
+                images.append(read_image(root / rel, grayscale=gray))
+            else:
+                image, factors[rel] = read_photo(root / rel, gray, keep_side)
+                images.append(image)
             readable.append(rel)
         except PipelineError:
-            rows[rel] = report_row(rel, [], cropper.unreadable())
+            rows[rel] = report_rows(rel, [], cropper.unreadable())
     results = cropper.crop_batch(images, [annotations.get(rel) for rel in readable])
     for rel, result in zip(readable, results, strict=True):
         stem = Path(rel).with_suffix("")
@@ -49,20 +57,36 @@ def crop_items(
         for name, face in zip(names, result.faces, strict=True):
             (out / name).parent.mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(out / name), face if face.ndim == 2 else face[..., ::-1])
-        rows[rel] = report_row(rel, names, result)
-    return [rows[rel] for rel in paths]
+        rows[rel] = report_rows(rel, names, result, factors.get(rel, 1))
+    return [row for rel in paths for row in rows[rel]]
 
 
-def report_row(rel: str, written: list[str], result: CropResult) -> dict:
-    return {
-        "source": rel,
-        "path": ";".join(written),
-        "outcome": result.outcome,
-        "action": result.action,
-        "detector": result.detector,
-        "found": result.found,
-        "score": "" if result.score is None else f"{result.score:.3f}",
-    }
+EMPTY_FACE = {"face": "", "score": "", "verified": "", "x": "", "y": "", "w": "", "h": ""}
+
+
+def report_rows(rel: str, written: list[str], result: CropResult, factor: int = 1) -> list[dict]:
+    """One row per detection: ``kept`` (``path``: the file written), ``rejected`` (failed the
+    verification) or ``skipped`` (not the one ``face.multiple`` picks); one row for an image
+    without detections, and one for the centre crop kept when no detection passed. Boxes are in
+    the file's pixels (``factor``: how much smaller the decoded image was)."""
+    base = {"source": rel, "outcome": result.outcome, "detector": result.detector,
+            "found": result.found}  # fmt: skip
+    rows = []
+    files = dict(zip(map(id, result.kept), written, strict=False))
+    rejected = {id(d) for d in result.rejected}
+    for detection in sorted(result.detections, key=lambda d: (d.box[0], d.box[1])):
+        x1, y1, x2, y2 = (v * factor for v in detection.box)
+        key = id(detection)
+        action = "kept" if key in files else "rejected" if key in rejected else "skipped"
+        rows.append(base | {
+            "face": len(rows), "path": files.get(key, ""), "action": action,
+            "score": f"{detection.score:.3f}",
+            "verified": "yes" if is_verified(detection) else "no",
+            "x": round(x1, 1), "y": round(y1, 1), "w": round(x2 - x1, 1), "h": round(y2 - y1, 1),
+        })  # fmt: skip
+    if not rows or result.action == "center_crop":
+        rows.append(base | EMPTY_FACE | {"path": ";".join(written), "action": result.action})
+    return rows
 
 
 def _init_worker(face: dict, root: str, out: str, annotations: dict) -> None:

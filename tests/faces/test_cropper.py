@@ -137,7 +137,6 @@ def test_photos_are_cropped_upright_whatever_their_exif_orientation(tmp_path):
         7: upright.transpose(Image.Transpose.TRANSVERSE),
         8: upright.rotate(-90, expand=True),
     }
-    expected = FaceCropper("haar", size=48)(np.asarray(upright)).face
     for orientation, image in stored.items():
         exif = Image.Exif()
         exif[0x0112] = orientation
@@ -149,7 +148,8 @@ def test_photos_are_cropped_upright_whatever_their_exif_orientation(tmp_path):
         assert np.abs(read.astype(int) - shown).mean() < 2, orientation  # decoders differ a little
         result = FaceCropper("haar", size=48)(path)
         assert result.outcome == "aligned", orientation
-        assert np.abs(result.face.astype(int) - expected).mean() < 12, orientation
+        as_shown = FaceCropper("haar", size=48)(shown).face  # what a viewer shows, cropped
+        assert np.abs(result.face.astype(int) - as_shown).mean() < 3, orientation
 
 
 @pytest.mark.parametrize(

@@ -203,3 +203,38 @@ def test_auto_uses_retinaface_when_its_weights_are_here(hub_weights):
         [cv2.resize(samples.astronaut(), (200, 200)), np.zeros((48, 48), np.uint8)]
     )
     assert photo.detector == "retinaface" and crop.outcome == "already_cropped"
+
+
+def planted_photo() -> np.ndarray:
+    """Two real faces beside scikit-image's coins (x2), where Haar finds 9 faces that are not."""
+    coins = cv2.cvtColor(cv2.resize(samples.coins(), None, fx=2, fy=2), cv2.COLOR_GRAY2RGB)
+    canvas = np.full((606, 1268, 3), 120, np.uint8)
+    canvas[:, :768] = coins
+    canvas[150:450, 768:1268] = two_faces()
+    return canvas
+
+
+@pytest.mark.parametrize("max_side", [None, 640])
+def test_several_faces_keeps_the_faces_and_rejects_what_is_not(max_side):
+    photo = planted_photo()
+    checked = FaceCropper("haar", multiple="all", haar={"max_side": max_side})(photo)
+    unchecked = FaceCropper("haar", multiple="all", verify="none", haar={"max_side": max_side})(
+        photo
+    )
+    assert len(unchecked.kept) >= len(checked.kept) + 3  # coins taken for faces, unverified
+    assert checked.rejected and all(d.landmarks is None for d in checked.rejected)
+    for detection in checked.kept:  # every kept face is one of the two people, eyes found
+        x1, y1, x2, y2 = detection.box
+        assert x1 > 768 and detection.landmarks is not None
+    assert len(checked.faces) == len(checked.kept) == (2 if max_side is None else 1)
+    assert len(checked.detections) == len(checked.kept) + len(checked.rejected)
+
+
+def test_a_non_face_alone_is_unverified_not_a_face():
+    moon = cv2.cvtColor(samples.moon(), cv2.COLOR_GRAY2RGB)
+    result = FaceCropper("haar", multiple="all", on_failure="drop")(moon)
+    assert (result.outcome, result.action, result.faces) == ("unverified", "dropped", [])
+    assert result.found == len(result.rejected) == 1
+    # One face wanted: the best detection is still taken when none is verified (small faces'
+    # eyes are too small to find), as before; the crop report says it is not verified.
+    assert FaceCropper("haar", multiple="largest")(moon).outcome == "box"
