@@ -212,7 +212,10 @@ def main() -> None:
             "faces_planted": sum(len(b) for b in truth.values()),
             "runs": [
                 run(root, truth, s, v, args.workers) for s in sides for v in args.verify.split(",")
-            ],  # fmt: skip
+            ],
+            "scikit_image_photos": [
+                score_samples(s, v) for s in sides for v in args.verify.split(",")
+            ],
         }
     print(json.dumps(report, indent=2))
 

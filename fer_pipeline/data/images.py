@@ -49,18 +49,20 @@ REDUCED = {
 }
 
 
-def reduction(path: str | Path, keep_side: int | None) -> int:
-    """The largest JPEG decoding reduction (1, 2, 4 or 8) that keeps the image's longer side at
-    least ``keep_side``; 1 for other formats, unknown sizes or no ``keep_side``."""
-    if keep_side is None or Path(path).suffix.lower() not in JPEG_SUFFIXES:
-        return 1
+def header(path: str | Path) -> tuple[int, int]:
+    """A file's longer side and EXIF orientation, from its header only ((0, 1) when unknown)."""
     try:
-        with Image.open(path) as im:  # reads the header only
-            longer = max(im.size)
-    except (OSError, SyntaxError, ValueError):
-        return 1
+        with Image.open(path) as im:
+            return max(im.size), int(im.getexif().get(EXIF_ORIENTATION, 1))
+    except (OSError, SyntaxError, ValueError, TypeError):
+        return 0, 1
+
+
+def reduction(longer: int, keep_side: int | None) -> int:
+    """The largest JPEG decoding reduction (1, 2, 4 or 8) that keeps a longer side of ``longer``
+    px at least ``keep_side`` (1 without ``keep_side``)."""
     factor = 1
-    while factor < 8 and longer / (factor * 2) >= keep_side:
+    while keep_side and factor < 8 and longer / (factor * 2) >= keep_side:
         factor *= 2
     return factor
 
@@ -69,23 +71,32 @@ def read_photo(path: str | Path, grayscale: bool, keep_side: int | None) -> tupl
     """:func:`read_image`, decoding large JPEGs at 1/2, 1/4 or 1/8 scale (several times faster)
     while their longer side stays at least ``keep_side``; returns the image and the factor its
     pixels are smaller by."""
-    factor = reduction(path, keep_side)
-    if factor == 1:
+    if keep_side is None or Path(path).suffix.lower() not in JPEG_SUFFIXES:
         return read_image(path, grayscale), 1
+    longer, orientation = header(path)
+    factor = reduction(longer, keep_side)
+    if factor == 1:
+        return read_image(path, grayscale, orientation=orientation), 1
     flags = REDUCED[factor] | cv2.IMREAD_IGNORE_ORIENTATION  # orientation: upright(), as below
     image = cv2.imread(str(path), flags)
     if image is None or image.size == 0:
         return read_image(path, grayscale), 1  # let the full decoder name the problem
-    image = upright(image, exif_orientation(path))
+    image = upright(image, orientation)
     return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY if grayscale else cv2.COLOR_BGR2RGB), factor
 
 
-def read_image(path: str | Path, grayscale: bool = True, data: bytes | None = None) -> np.ndarray:
+def read_image(
+    path: str | Path,
+    grayscale: bool = True,
+    data: bytes | None = None,
+    orientation: int | None = None,
+) -> np.ndarray:
     """Read ``path`` as uint8, ``(H, W)`` when ``grayscale`` else ``(H, W, 3)`` RGB, upright (its
     EXIF orientation applied).
 
     16-bit images are scaled to 8 bits and alpha is dropped. ``data``: the file's bytes, when the
-    caller has read them already. An unreadable file raises :class:`PipelineError` naming it.
+    caller has read them already; ``orientation``: its EXIF orientation, when known already. An
+    unreadable file raises :class:`PipelineError` naming it.
     """
     if data is None:
         image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
@@ -93,7 +104,7 @@ def read_image(path: str | Path, grayscale: bool = True, data: bytes | None = No
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None or image.size == 0:
         raise PipelineError(f"cannot read image {path} (missing, empty, truncated or not an image)")
-    image = upright(image, exif_orientation(path, data))
+    image = upright(image, orientation or exif_orientation(path, data))
     if image.dtype == np.uint16:
         image = (image / 257.0).round().astype(np.uint8)
     elif image.dtype != np.uint8:
