@@ -35,6 +35,7 @@ from __future__ import annotations
 import inspect
 import math
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -48,6 +49,7 @@ from fer_pipeline.faces.detectors import (
     RetinaFaceDetector,
     hub_checkpoint,
     retinaface_weights_present,
+    weights_problem,
 )
 
 DETECTORS = ("annotations", "none", "haar", "retinaface", "auto")
@@ -200,8 +202,9 @@ class FaceCropper:
         # auto: the best detector whose weights are here; it never downloads.
         if retinaface_weights_present(retinaface.get("weights_path")):
             return RetinaFaceDetector(**retinaface)
+        path = Path(retinaface.get("weights_path") or hub_checkpoint()).expanduser()
         self.note = (
-            f"auto: no RetinaFace weights ({retinaface.get('weights_path') or hub_checkpoint()}), "
+            f"auto: no RetinaFace weights ({path}: {weights_problem(path)}), "
             "using haar for images that need a detector"
         )
         return HaarDetector(**haar)

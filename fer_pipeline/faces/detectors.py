@@ -12,6 +12,10 @@ Detections are in the input image's pixel coordinates, clipped to it.
 from __future__ import annotations
 
 import os
+import shutil
+import sys
+import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,15 +145,46 @@ def hub_checkpoint(url: str | None = None) -> Path:
     return Path(hub).expanduser() / "checkpoints" / os.path.basename(url)
 
 
+def weights_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be a torch weights file (both torch.save's format and torch hub's
+    legacy archives are zip files), or None; reads only the file's end."""
+    if not path.is_file():
+        return "no such file"
+    if not zipfile.is_zipfile(path):
+        return f"not a weights file: not a zip archive ({path.stat().st_size} bytes)"
+    return None
+
+
 def retinaface_weights_present(weights_path: str | None = None) -> bool:
-    """Whether RetinaFace's weights are on this machine (``weights_path`` or the hub cache)."""
-    if weights_path:
-        return Path(weights_path).expanduser().is_file()
-    return hub_checkpoint().is_file()
+    """Whether usable-looking RetinaFace weights are on this machine (``weights_path`` or the hub
+    cache): ``auto`` chooses RetinaFace only then."""
+    path = Path(weights_path).expanduser() if weights_path else hub_checkpoint()
+    return weights_problem(path) is None
+
+
+def _load_weights(path: Path, url: str, cached: bool) -> dict:
+    import torch
+
+    problem = weights_problem(path)
+    if problem is None:
+        try:
+            if cached:  # torch hub's own loader: it unpacks its legacy zip archives
+                return torch.hub.load_state_dict_from_url(
+                    url, model_dir=str(path.parent), map_location="cpu", progress=False,
+                    weights_only=True,
+                )  # fmt: skip
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001 - unpickling, zip and tensor errors alike
+            problem = " ".join(f"{type(err).__name__}: {err}".split())[:200]
+    raise PipelineError(
+        f"RetinaFace weights file {path} cannot be loaded ({problem}); delete it and put the "
+        f"file from {url} there, or set face.retinaface.weights_path, or use face.detector=haar"
+    )
 
 
 def load_retinaface_weights(weights_path: str | None, url: str | None = None) -> dict:
-    """The RetinaFace state dict: from ``weights_path``, else the hub cache, else downloaded."""
+    """The RetinaFace state dict: from ``weights_path``, else the hub cache, else downloaded
+    into the hub cache. Any failure is one line naming the file."""
     import torch
 
     url = url or RETINAFACE_URL
@@ -157,17 +192,23 @@ def load_retinaface_weights(weights_path: str | None, url: str | None = None) ->
         path = Path(weights_path).expanduser()
         if not path.is_file():
             raise PipelineError(f"face.retinaface.weights_path {path} does not exist")
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return _load_weights(path, url, cached=False)
     cached = hub_checkpoint(url)
-    try:
-        return torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=True)
-    except Exception as err:  # offline: URLError, socket errors, HTTP errors
-        reason = " ".join(str(getattr(err, "reason", err)).split())
-        raise PipelineError(
-            f"RetinaFace weights {cached.name} are not in {cached.parent} and could not be "
-            f"downloaded ({reason}): download {url} and put it there, or set "
-            "face.retinaface.weights_path, or use face.detector=haar"
-        ) from None
+    if not cached.is_file():
+        with tempfile.TemporaryDirectory() as tmp:  # nothing is left in the cache on failure
+            part = Path(tmp) / cached.name
+            try:
+                torch.hub.download_url_to_file(url, str(part), progress=sys.stderr.isatty())
+            except Exception as err:  # noqa: BLE001 - offline: URLError, socket, HTTP errors
+                reason = " ".join(str(getattr(err, "reason", err)).split())
+                raise PipelineError(
+                    f"RetinaFace weights {cached.name} are not in {cached.parent} and could not "
+                    f"be downloaded ({reason}): download {url} and put it there, or set "
+                    "face.retinaface.weights_path, or use face.detector=haar"
+                ) from None
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(part), cached)
+    return _load_weights(cached, url, cached=True)
 
 
 class RetinaFaceDetector:

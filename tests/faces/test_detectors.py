@@ -170,7 +170,7 @@ def test_retinaface_weights_from_the_torch_hub_cache(hub_weights, retinaface_sta
     assert state.keys() == retinaface_state.keys()
 
 
-def test_retinaface_offline_without_weights_says_which_file_where(tmp_path, monkeypatch):
+def test_retinaface_offline_without_weights_says_which_file_where(tmp_path, monkeypatch, capfd):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     url = closed_port_url("retinaface_resnet50_2020-07-20-f168fae3c.zip")
     monkeypatch.setattr(detectors, "RETINAFACE_URL", url)
@@ -178,6 +178,8 @@ def test_retinaface_offline_without_weights_says_which_file_where(tmp_path, monk
         FaceCropper("retinaface")
     message = str(err.value)
     assert "\n" not in message
+    assert capfd.readouterr() == ("", "")  # nothing printed before the one line
+    assert not (tmp_path / "hub").exists()  # and no empty cache folder left behind
     assert (
         f"retinaface_resnet50_2020-07-20-f168fae3c.zip are not in {tmp_path}/hub/checkpoints"
         in message
@@ -194,6 +196,34 @@ def test_retinaface_weights_of_another_network_are_refused(tmp_path):
         RetinaFaceDetector(weights_path=str(path))
     with pytest.raises(PipelineError, match="weights_path .*missing.pth does not exist"):
         RetinaFaceDetector(weights_path=str(tmp_path / "missing.pth"))
+
+
+@pytest.mark.parametrize("content", [b"", b"<html>not found</html>", b"PK\x03\x04broken zip"])
+def test_corrupt_retinaface_weights_are_one_line_and_auto_uses_haar(content, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    cached = tmp_path / "hub" / "checkpoints" / detectors.hub_checkpoint().name
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(content)
+    given = tmp_path / "given.pth"
+    given.write_bytes(content)
+    for make in (lambda: FaceCropper("retinaface"),
+                 lambda: FaceCropper("retinaface", retinaface={"weights_path": str(given)})):  # fmt: skip
+        with pytest.raises(PipelineError) as err:
+            make()
+        message = str(err.value)
+        assert "\n" not in message and "cannot be loaded" in message
+        assert str(cached) in message or str(given) in message
+    auto = FaceCropper("auto")
+    assert isinstance(auto.model, HaarDetector)
+    assert f"auto: no RetinaFace weights ({cached}: not a weights file" in auto.note
+
+
+def test_a_truncated_weights_zip_is_one_line(retinaface_state, tmp_path):
+    path = tmp_path / "cut.pth"
+    torch.save(retinaface_state, path)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2] + path.read_bytes()[-2000:])
+    with pytest.raises(PipelineError, match=f"RetinaFace weights file {path} cannot be loaded"):
+        RetinaFaceDetector(weights_path=str(path))
 
 
 def test_auto_uses_retinaface_when_its_weights_are_here(hub_weights):
