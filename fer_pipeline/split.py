@@ -4,7 +4,8 @@ Writes into ``paths.split`` (``data/split``):
 
 - ``manifest.csv``: one row per face, ``path`` (relative to ``paths.faces``), ``label``, ``class``,
   ``split``;
-- ``leakage.json``, ``leakage_pairs.csv``, ``leakage.png``: near-duplicate faces across splits
+- ``leakage.json``, ``leakage_pairs.csv`` (every pair counted, within splits too),
+  ``leakage.png``: near-duplicate faces across splits
   (``split.leakage``), with example pairs as a picture;
 - ``packed/``: each split's faces in one uint8 array (``fer_pipeline/data/packed.py``), what
   training reads with ``loader.source=packed``;
@@ -81,9 +82,10 @@ def main(argv: list[str] | None = None) -> None:
             tmp / PACKED_DIR,
             manifest_md5,
         )
-        write_json(tmp / "leakage.json", {**leakage, "examples": pairs[:20]})
-        write_pairs(tmp / "leakage_pairs.csv", pairs)
-        plot_examples(tmp / "leakage.png", faces.root, pairs, leakage, leak.examples)
+        cross = [p for p in pairs if not p["kind"].startswith("within")]
+        write_json(tmp / "leakage.json", {**leakage, "examples": cross[:20]})
+        write_pairs(tmp / "leakage_pairs.csv", pairs)  # every pair counted, within splits too
+        plot_examples(tmp / "leakage.png", faces.root, cross, leakage, leak.examples)
         card = split_card(
             faces,
             final,

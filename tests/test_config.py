@@ -160,3 +160,11 @@ def test_the_fer2013_recipe_composes_for_gpu_and_for_a_cpu_look():
     cpu = load_config(["experiment=fer2013_hybrid", "trainer=cpu", "trainer.max_epochs=3"])
     assert cpu.trainer.accelerator == "cpu" and cpu.trainer.max_epochs == 3
     assert cpu.trainer.channels_last is True  # the recipe's choice survives the trainer swap
+
+
+def test_a_class_map_can_be_given_on_the_command_line():
+    cfg = load_config(["data=folder", "data.class_map={smiles: happy, frown: sad, other: null}"])
+    assert OmegaConf.to_container(cfg.data.class_map) == {
+        "smiles": "happy", "frown": "sad", "other": None,
+    }  # fmt: skip
+    assert load_config(["data=folder"]).data.class_map is None  # none given: folder names

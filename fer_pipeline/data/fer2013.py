@@ -22,6 +22,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -46,40 +47,56 @@ WHAT_TO_PUT = (
 )
 
 
-def find_source(path: Path, scratch: Path) -> tuple[str, Path]:
-    """What FER2013 form ``path`` holds: ``("csv", file)`` or ``("folders", dir with train/, test/)``.
+@dataclass(frozen=True)
+class Source:
+    kind: str  # "csv" | "folders"
+    path: Path  # the CSV file, or the folder holding train/ and test/
+    archive: Path | None = None  # the user's archive it was unpacked from
 
-    Archives are unpacked into ``scratch``.
+    def name(self) -> str:
+        """How to name the data to the user: the scratch path of an unpacked file means nothing
+        to them, the archive does."""
+        if self.archive is None:
+            return str(self.path)
+        return f"{self.path.name} in {self.archive}"
+
+
+def find_source(path: Path, scratch: Path, archive: Path | None = None) -> Source:
+    """What FER2013 form ``path`` holds: a CSV, or a folder with train/ and test/.
+
+    Archives (given, or the first one in a folder) are unpacked into ``scratch``; the result
+    names the archive.
     """
     if not path.exists():
         raise PipelineError(f"no FER2013 at {path}: {WHAT_TO_PUT}, or set data.path")
     if path.is_file():
         if path.suffix.lower() == ".csv":
-            return "csv", path
+            return Source("csv", path, archive)
         if is_archive(path):
-            return find_source(extract(path, scratch / path.name), scratch)
+            return find_source(extract(path, scratch / path.name), scratch, path)
         raise PipelineError(f"{path} is not a FER2013 CSV or archive ({WHAT_TO_PUT})")
     candidates = [path, *sorted(p for p in path.iterdir() if p.is_dir())]
     candidates += [q for p in candidates[1:] for q in sorted(p.iterdir()) if q.is_dir()]
     for folder in candidates:
         for name in CSV_NAMES:
             if (folder / name).is_file():
-                return "csv", folder / name
+                return Source("csv", folder / name, archive)
         if (folder / "train").is_dir() and (folder / "test").is_dir():
-            return "folders", folder
+            return Source("folders", folder, archive)
     archives = sorted(p for p in path.iterdir() if p.is_file() and is_archive(p))
     if archives:  # the first one, by name
-        return find_source(extract(archives[0], scratch / archives[0].name), scratch)
+        return find_source(extract(archives[0], scratch / archives[0].name), scratch, archives[0])
     raise PipelineError(f"no FER2013 found in {path}: {WHAT_TO_PUT}")
 
 
-def check_md5(path: Path) -> str:
-    """The file's MD5; a warning (not an error) when a known file name has another checksum."""
+def check_md5(path: Path, shown: str | None = None) -> str:
+    """The file's MD5; a warning (not an error) when a known file name has another checksum.
+    ``shown``: how to name the file in it (default: its path)."""
     digest = file_md5(path)
     expected = KNOWN_MD5.get(path.name)
     if expected and digest != expected:
         print(
-            f"warning: {path} has MD5 {digest}, not the published {expected}: "
+            f"warning: {shown or path} has MD5 {digest}, not the published {expected}: "
             "a modified or partial copy?",
             file=sys.stderr,
         )
@@ -89,7 +106,7 @@ def check_md5(path: Path) -> str:
 def read_csv(path: Path) -> Iterator[tuple[int, int, str, np.ndarray]]:
     """Rows of a FER2013 CSV as ``(line, label, split, image (48, 48) uint8)``; one-line errors
     name the file and line."""
-    with path.open(newline="") as f:
+    with path.open(newline="", encoding="utf-8-sig") as f:  # a BOM (Excel) is not a name
         reader = csv.reader(f)
         header = [name.strip() for name in next(reader, [])]
         if not {"emotion", "pixels", "Usage"} <= set(header):
@@ -126,9 +143,9 @@ def read_csv(path: Path) -> Iterator[tuple[int, int, str, np.ndarray]]:
             yield line, label, USAGE_SPLIT[usage], image.astype(np.uint8).reshape(SIDE, SIDE)
 
 
-def write_from_csv(path: Path, out: Path) -> dict:
+def write_from_csv(path: Path, out: Path, shown: str | None = None) -> dict:
     """Write every CSV row as ``<split>/<class>/<usage>_<row>.png``; return provenance."""
-    digest = check_md5(path)
+    digest = check_md5(path, shown)
     usage_of = {v: k for k, v in USAGE_SPLIT.items()}
     for split in USAGE_SPLIT.values():
         for name in FER2013_CLASSES:
@@ -186,10 +203,13 @@ def materialise_fer2013(path: str | Path, out: Path) -> dict:
     """Write FER2013 from ``path`` (any form above) into ``out``; return what was read."""
     path = Path(path)
     with tempfile.TemporaryDirectory(prefix="fer2013-", dir=out.parent) as scratch:
-        kind, found = find_source(path, Path(scratch))
-        origin = write_from_csv(found, out) if kind == "csv" else copy_folders(found, out)
-    if path.is_file() and is_archive(path):
-        origin |= {"archive": path.name, "archive_md5": file_md5(path)}
+        source = find_source(path, Path(scratch))
+        if source.kind == "csv":
+            origin = write_from_csv(source.path, out, source.name())
+        else:
+            origin = copy_folders(source.path, out)
+    if source.archive is not None:  # given, or found in the folder given
+        origin |= {"archive": source.archive.name, "archive_md5": file_md5(source.archive)}
     return origin
 
 
@@ -222,7 +242,7 @@ def read_ferplus(path: Path) -> list[tuple[int, str, str, list[int]]]:
             "or set data.labels_path"
         )
     rows = []
-    with path.open(newline="") as f:
+    with path.open(newline="", encoding="utf-8-sig") as f:  # a BOM (Excel) is not a name
         reader = csv.reader(f)
         header = [h.strip() for h in next(reader, [])]
         if header[:2] != ["Usage", "Image name"] or tuple(header[2:12]) != FERPLUS_VOTES:
@@ -249,13 +269,14 @@ def write_ferplus(pixels_path: str | Path, labels_path: str | Path, out: Path) -
     without a majority are dropped and counted.
     """
     with tempfile.TemporaryDirectory(prefix="fer2013-", dir=out.parent) as scratch:
-        kind, pixels_csv = find_source(Path(pixels_path), Path(scratch))
-        if kind != "csv":
+        source = find_source(Path(pixels_path), Path(scratch))
+        pixels_csv = source.path
+        if source.kind != "csv":
             raise PipelineError(
                 f"FER+ needs the FER2013 CSV (its rows align with fer2013new.csv), "
                 f"but {pixels_path} holds image folders"
             )
-        digest = check_md5(pixels_csv)
+        digest = check_md5(pixels_csv, source.name())
         votes = read_ferplus(Path(labels_path))
         for split in USAGE_SPLIT.values():
             for name in FERPLUS_CLASSES:
@@ -279,4 +300,7 @@ def write_ferplus(pixels_path: str | Path, labels_path: str | Path, out: Path) -
                 dropped["no_majority"] += 1
             else:
                 cv2.imwrite(str(out / split / FERPLUS_CLASSES[label] / Path(name).name), image)
-    return {"format": "ferplus", "file": pixels_csv.name, "md5": digest, "dropped": dropped}
+    origin = {"format": "ferplus", "file": pixels_csv.name, "md5": digest, "dropped": dropped}
+    if source.archive is not None:
+        origin |= {"archive": source.archive.name, "archive_md5": file_md5(source.archive)}
+    return origin

@@ -139,31 +139,36 @@ def leakage_report(
     mirrored: bool = True,
 ) -> tuple[list[str | None], dict, list[dict]]:
     """Resolve the cross-split duplicates in ``splits`` by ``action``; return the new splits, the
-    summary for the report and dataset card, and every cross-split pair."""
+    summary for the report and dataset card, and every pair it counts (``kind``: ``train-test``
+    ..., or ``within <split>``; ``label_conflict`` when the two faces' labels differ), cross-split
+    pairs first."""
     new_splits, changed = resolve(pairs, splits, action)
     by_kind: Counter[str] = Counter()
-    cross = []
+    listed = []
     for i, j, dist in pairs:
-        if labels is not None and labels[i] != labels[j]:
-            by_kind["label conflicts"] += 1
+        conflict = labels is not None and labels[i] != labels[j]
+        by_kind["label conflicts"] += conflict
         a, b = sorted((splits[i], splits[j]), key=SPLIT_ORDER.get)
-        if a == b:
-            by_kind["within " + a] += 1
-            continue
-        exact = prints.pixels[i] == prints.pixels[j]
-        by_kind[f"{a}-{b}"] += 1
-        by_kind["exact"] += exact
+        kind = f"within {a}" if a == b else f"{a}-{b}"
+        by_kind[kind] += 1
+        exact = bool(prints.pixels[i] == prints.pixels[j])
+        by_kind["exact"] += exact and a != b
         first, second = (i, j) if SPLIT_ORDER[splits[i]] <= SPLIT_ORDER[splits[j]] else (j, i)
-        cross.append(
+        listed.append(
             {
                 "a": rel_paths[first],
                 "split_a": splits[first],
                 "b": rel_paths[second],
                 "split_b": splits[second],
+                "kind": kind,
                 "distance": dist,
                 "exact": exact,
+                "label_a": "" if labels is None else labels[first],
+                "label_b": "" if labels is None else labels[second],
+                "label_conflict": conflict,
             }
         )
+    cross = [p for p in listed if not p["kind"].startswith("within")]
     in_pairs = {p[k] for p in cross for k in ("a", "b")}
     summary = {
         "method": "pHash 64-bit" + (" (mirror images too)" if mirrored else ""),
@@ -181,12 +186,15 @@ def leakage_report(
         "action": action,
         "changed": changed,
     }
-    return new_splits, summary, sorted(cross, key=lambda p: (p["distance"], p["a"]))
+    # Every pair counted above: the cross-split ones first (what leaks), then those within a split.
+    ordered = sorted(listed, key=lambda p: (p["kind"].startswith("within"), p["distance"], p["a"]))
+    return new_splits, summary, ordered
 
 
 def write_pairs(path: Path, cross: list[dict]) -> None:
     with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, ["a", "split_a", "b", "split_b", "distance", "exact"])
+        writer = csv.DictWriter(f, ["a", "split_a", "b", "split_b", "kind", "distance", "exact",
+                                    "label_a", "label_b", "label_conflict"])  # fmt: skip
         writer.writeheader()
         writer.writerows(cross)
 

@@ -120,6 +120,30 @@ def test_archives_and_nested_folders(tmp_path):
         assert len(dataset.items) == len(ROWS)
 
 
+def test_a_csv_saved_with_a_bom_is_read(tmp_path):
+    path = write_csv(tmp_path / "fer2013.csv")
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())  # as Excel and Windows tools save it
+    dataset, _ = prepare(path, tmp_path)
+    assert len(dataset.items) == len(ROWS)
+
+
+def test_the_archive_is_recorded_however_it_was_given(tmp_path, capsys):
+    csv_path = (
+        write_csv(tmp_path / "src" / "fer2013.csv") if (tmp_path / "src").mkdir() is None else None
+    )
+    folder = tmp_path / "data"
+    folder.mkdir()
+    with tarfile.open(folder / "fer2013.tar.gz", "w:gz") as tf:
+        tf.add(csv_path, arcname="fer2013/fer2013.csv")
+    for i, given in enumerate([folder / "fer2013.tar.gz", folder]):  # the file, or its folder
+        _, origin = prepare(given, tmp_path / f"out{i}")
+        assert origin["archive"] == "fer2013.tar.gz" and len(origin["archive_md5"]) == 32
+        err = (
+            capsys.readouterr().err
+        )  # the MD5 warning names the user's archive, not a scratch copy
+        assert f"warning: fer2013.csv in {folder / 'fer2013.tar.gz'} has MD5" in err
+
+
 def test_checksum_mismatch_warns_but_proceeds(tmp_path, capsys):
     prepare(write_csv(tmp_path / "fer2013.csv"), tmp_path)
     err = capsys.readouterr().err

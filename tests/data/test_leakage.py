@@ -182,3 +182,23 @@ def test_split_stage_reports_and_drops_planted_duplicates(project):
     assert test[0] not in kept and train[0] in kept
     assert card["leakage"]["changed"] >= 1
     assert card["images"] == len(rows) - card["leakage"]["changed"]
+
+
+def test_every_pair_counted_is_listed_with_its_labels(tmp_path):
+    faces = [np.random.default_rng(i).integers(0, 256, (48, 48), dtype=np.uint8) for i in range(3)]
+    images = [faces[0], faces[0].copy(), faces[1], faces[1].copy(), faces[2]]
+    splits = ["train", "train", "train", "test", "val"]
+    labels = [3, 4, 2, 2, 0]  # the within-train pair disagrees on its label
+    paths = []
+    for k, image in enumerate(images):
+        paths.append(tmp_path / f"{k}.png")
+        cv2.imwrite(str(paths[-1]), image)
+    prints, pairs = find_duplicates(paths, 4, True)
+    rels = [p.name for p in paths]
+    _, summary, listed = leakage_report(prints, pairs, rels, splits, labels=labels, threshold=4)
+    assert [(p["a"], p["b"], p["kind"], p["label_conflict"]) for p in listed] == [
+        ("2.png", "3.png", "train-test", False),
+        ("0.png", "1.png", "within train", True),
+    ]
+    assert summary["cross_split_pairs"] == 1 and summary["within_split_pairs"]["train"] == 1
+    assert summary["pairs_with_different_labels"] == sum(p["label_conflict"] for p in listed)
