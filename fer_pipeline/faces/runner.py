@@ -9,6 +9,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import cv2
+import numpy as np
 from tqdm import tqdm
 
 from fer_pipeline.data.image_folder import FaceAnnotation
@@ -20,7 +21,8 @@ REPORT_FIELDS = [
     "source", "face", "path", "outcome", "action", "detector", "found", "score", "verified",
     "x", "y", "w", "h",
 ]  # fmt: skip
-CHUNK = 64  # images per batch / per task for a worker
+CHUNK = 64  # images per task for a worker
+PIXEL_BUDGET = 4_000_000  # decoded pixels held at once per process (more: one photo at a time)
 
 _worker: dict = {}
 
@@ -32,22 +34,39 @@ def crop_items(
     paths: list[str],
     annotations: dict[str, FaceAnnotation],
 ) -> list[dict]:
-    """Crop the raw images ``paths`` (relative to ``root``) into ``out``; return report rows."""
+    """Crop the raw images ``paths`` (relative to ``root``) into ``out``; return report rows.
+
+    Images are decoded, cropped and let go in groups of at most :data:`PIXEL_BUDGET` pixels (a
+    large photo alone), so memory does not grow with the photos' size."""
     gray = cropper.grayscale and not cropper.uses_torch
     keep_side = cropper.decode_side()
-    images, readable, rows, factors = [], [], {}, {}
+    rows: dict[str, list[dict]] = {}
+    group: list[tuple[str, np.ndarray, int]] = []
+    pixels = 0
     for rel in paths:
         try:
             if rel in annotations:  # landmarks are in the file's own pixels
-                images.append(read_image(root / rel, grayscale=gray))
+                image, factor = read_image(root / rel, grayscale=gray), 1
             else:
-                image, factors[rel] = read_photo(root / rel, gray, keep_side)
-                images.append(image)
-            readable.append(rel)
+                image, factor = read_photo(root / rel, gray, keep_side)
         except PipelineError:
             rows[rel] = report_rows(rel, [], cropper.unreadable())
-    results = cropper.crop_batch(images, [annotations.get(rel) for rel in readable])
-    for rel, result in zip(readable, results, strict=True):
+            continue
+        group.append((rel, image, factor))
+        pixels += image.size
+        if pixels >= PIXEL_BUDGET:
+            rows |= _crop_group(cropper, out, group, annotations)
+            group, pixels = [], 0
+    if group:
+        rows |= _crop_group(cropper, out, group, annotations)
+    return [row for rel in paths for row in rows[rel]]
+
+
+def _crop_group(cropper, out: Path, group: list, annotations: dict) -> dict[str, list[dict]]:
+    results = cropper.crop_batch([image for _, image, _ in group],
+                                 [annotations.get(rel) for rel, _, _ in group])  # fmt: skip
+    rows = {}
+    for (rel, _, factor), result in zip(group, results, strict=True):
         stem = Path(rel).with_suffix("")
         names = (
             [f"{stem}.png"]
@@ -57,8 +76,8 @@ def crop_items(
         for name, face in zip(names, result.faces, strict=True):
             (out / name).parent.mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(out / name), face if face.ndim == 2 else face[..., ::-1])
-        rows[rel] = report_rows(rel, names, result, factors.get(rel, 1))
-    return [row for rel in paths for row in rows[rel]]
+        rows[rel] = report_rows(rel, names, result, factor)
+    return rows
 
 
 EMPTY_FACE = {"face": "", "score": "", "verified": "", "x": "", "y": "", "w": "", "h": ""}

@@ -173,12 +173,16 @@ def _is_pil(value) -> bool:
     return type(value).__module__.startswith("PIL.")
 
 
-def chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
+def chunks(items: Iterable[Item], size: int, max_pixels: int = 16_000_000) -> Iterator[list[Item]]:
+    """Lists of at most ``size`` items and, past one image, ``max_pixels`` pixels: large photos
+    come in smaller chunks, so memory does not grow with their size."""
     chunk: list[Item] = []
+    pixels = 0
     for item in items:
         chunk.append(item)
-        if len(chunk) == size:
+        pixels += 0 if item.image is None else item.image.shape[0] * item.image.shape[1]
+        if len(chunk) == size or pixels >= max_pixels:
             yield chunk
-            chunk = []
+            chunk, pixels = [], 0
     if chunk:
         yield chunk

@@ -143,3 +143,12 @@ def test_bf16_is_close_to_fp32_and_other_precisions_are_refused(checkpoint, inpu
     assert np.allclose(a.sum(axis=1), 1, atol=1e-5)
     with pytest.raises(PipelineError, match="precision must be one of fp32, bf16, got fp16"):
         Recognizer.load(checkpoint, precision="fp16")
+
+
+def test_large_photos_come_in_smaller_chunks():
+    from fer_pipeline.inference.inputs import Item, chunks
+
+    photo = np.zeros((2000, 3000), np.uint8)  # 6 MP
+    items = [Item(f"p{i}", photo) for i in range(5)] + [Item("bad", None, error="missing")]
+    assert [len(c) for c in chunks(items, 64, max_pixels=16_000_000)] == [3, 3]
+    assert [len(c) for c in chunks(items, 2)] == [2, 2, 2]
