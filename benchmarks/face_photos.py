@@ -163,9 +163,9 @@ def iou(a, b) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def run(root: Path, truth: dict, max_side, verify: str, workers: int) -> dict:
+def run(root: Path, truth: dict, max_side, verify: str, workers: int, step: float = 1.1) -> dict:
     face = {"detector": "haar", "multiple": "all", "on_failure": "drop", "verify": verify,
-            "haar": {"max_side": max_side}}  # fmt: skip
+            "haar": {"max_side": max_side, "scale_factor": step}}  # fmt: skip
     cropper = FaceCropper.from_config(face)
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
@@ -183,6 +183,7 @@ def run(root: Path, truth: dict, max_side, verify: str, workers: int) -> dict:
     planted = sum(len(b) for b in truth.values())
     return {
         "max_side": max_side,
+        "scale_factor": step,
         "verify": verify,
         "photos_per_s": round(len(truth) / seconds, 1),
         "seconds": round(seconds, 2),
@@ -200,6 +201,7 @@ def main() -> None:
     parser.add_argument("--max-side", default="640,480")
     parser.add_argument("--verify", default="landmarks,none")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--scale-factor", default="1.1", help="Haar's pyramid step(s)")
     args = parser.parse_args()
     sides = [None if s == "none" else int(s) for s in args.max_side.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
@@ -211,7 +213,10 @@ def main() -> None:
             "sizes": args.sizes,
             "faces_planted": sum(len(b) for b in truth.values()),
             "runs": [
-                run(root, truth, s, v, args.workers) for s in sides for v in args.verify.split(",")
+                run(root, truth, s, v, args.workers, float(f))
+                for s in sides
+                for v in args.verify.split(",")
+                for f in args.scale_factor.split(",")
             ],
             "scikit_image_photos": [
                 score_samples(s, v) for s in sides for v in args.verify.split(",")
