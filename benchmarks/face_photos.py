@@ -2,7 +2,7 @@
 as `dvc repro` runs it) and the precision / recall of the faces it keeps, on generated photos
 whose faces are known.
 
-    python benchmarks/face_photos.py                              # conf/face.yaml's Haar settings
+    python benchmarks/face_photos.py                              # Haar and MTCNN, conf's settings
     python benchmarks/face_photos.py --max-side 640,480,none --verify landmarks,none --photos 40
 
 Each photo (longer side cycling through --sizes, 4:3) has 1-3 faces (scikit-image's astronaut,
@@ -131,9 +131,9 @@ def sample_set() -> list[tuple[str, np.ndarray, list]]:
     ]  # fmt: skip
 
 
-def score_samples(max_side, verify: str) -> dict:
-    cropper = FaceCropper("haar", multiple="all", on_failure="drop", verify=verify,
-                          haar={"max_side": max_side})  # fmt: skip
+def score_samples(max_side, verify: str, detector: str = "haar") -> dict:
+    cropper = FaceCropper(detector, multiple="all", on_failure="drop", verify=verify,
+                          haar={"max_side": max_side}, mtcnn={"max_side": max_side})  # fmt: skip
     kept = right = found = planted = 0
     missed, wrong = [], []
     for name, image, truth in sample_set():
@@ -149,7 +149,8 @@ def score_samples(max_side, verify: str) -> dict:
         if good < len(boxes):
             wrong.append(f"{name}: {len(boxes) - good}")
     return {
-        "max_side": max_side, "verify": verify, "faces": planted, "kept": kept,
+        "detector": detector, "max_side": max_side, "verify": verify, "faces": planted,
+        "kept": kept,
         "precision": round(right / kept, 3) if kept else None,
         "recall": round(found / planted, 3), "missed": missed, "non_faces_kept": wrong,
     }  # fmt: skip
@@ -163,9 +164,13 @@ def iou(a, b) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def run(root: Path, truth: dict, max_side, verify: str, workers: int, step: float = 1.1) -> dict:
-    face = {"detector": "haar", "multiple": "all", "on_failure": "drop", "verify": verify,
-            "haar": {"max_side": max_side, "scale_factor": step}}  # fmt: skip
+def run(
+    root: Path, truth: dict, max_side, verify: str, workers: int, step: float = 1.1,
+    detector: str = "haar",
+) -> dict:  # fmt: skip
+    face = {"detector": detector, "multiple": "all", "on_failure": "drop", "verify": verify,
+            "haar": {"max_side": max_side, "scale_factor": step},
+            "mtcnn": {"max_side": max_side}}  # fmt: skip
     cropper = FaceCropper.from_config(face)
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
@@ -182,8 +187,9 @@ def run(root: Path, truth: dict, max_side, verify: str, workers: int, step: floa
         found += sum(any(iou(m, t) >= 0.3 for m in mine) for t in boxes)
     planted = sum(len(b) for b in truth.values())
     return {
+        "detector": detector,
         "max_side": max_side,
-        "scale_factor": step,
+        "scale_factor": step if detector == "haar" else None,
         "verify": verify,
         "photos_per_s": round(len(truth) / seconds, 1),
         "seconds": round(seconds, 2),
@@ -201,6 +207,7 @@ def main() -> None:
     parser.add_argument("--max-side", default="640,480")
     parser.add_argument("--verify", default="landmarks,none")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--detectors", default="haar,mtcnn")
     parser.add_argument("--scale-factor", default="1.1", help="Haar's pyramid step(s)")
     args = parser.parse_args()
     sides = [None if s == "none" else int(s) for s in args.max_side.split(",")]
@@ -213,13 +220,17 @@ def main() -> None:
             "sizes": args.sizes,
             "faces_planted": sum(len(b) for b in truth.values()),
             "runs": [
-                run(root, truth, s, v, args.workers, float(f))
+                run(root, truth, s, v, args.workers, float(f), d)
+                for d in args.detectors.split(",")
                 for s in sides
                 for v in args.verify.split(",")
-                for f in args.scale_factor.split(",")
+                for f in (args.scale_factor.split(",") if d == "haar" else ["1.1"])
             ],
             "scikit_image_photos": [
-                score_samples(s, v) for s in sides for v in args.verify.split(",")
+                score_samples(s, v, d)
+                for d in args.detectors.split(",")
+                for s in sides
+                for v in args.verify.split(",")
             ],
         }
     print(json.dumps(report, indent=2))

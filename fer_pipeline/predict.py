@@ -53,7 +53,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument(
         "--detector",
-        choices=("auto", "haar", "retinaface", "none"),
+        choices=("auto", "haar", "mtcnn", "retinaface", "none"),
         help="face detector (default: the model's own, auto for models trained on given crops)",
     )
     args = parser.parse_args(argv)

@@ -46,13 +46,14 @@ from fer_pipeline.errors import PipelineError
 from fer_pipeline.faces.detectors import (
     Detection,
     HaarDetector,
+    MTCNNDetector,
     RetinaFaceDetector,
     hub_checkpoint,
     retinaface_weights_present,
     weights_problem,
 )
 
-DETECTORS = ("annotations", "none", "haar", "retinaface", "auto")
+DETECTORS = ("annotations", "none", "haar", "mtcnn", "retinaface", "auto")
 MULTIPLE = ("largest", "most_confident", "all")
 VERIFY = ("landmarks", "none")
 ON_FAILURE = ("keep", "drop")
@@ -157,6 +158,7 @@ class FaceCropper:
         auto_max_side: int = 64,
         haar: dict | None = None,
         retinaface: dict | None = None,
+        mtcnn: dict | None = None,
         auto_detector: str | None = None,
         verify: str = "landmarks",
     ):
@@ -184,9 +186,10 @@ class FaceCropper:
         self.template = (0.5 + (TEMPLATE - 0.5) / (1 + 2 * margin)) * size
         self.model = None  # the detector network / cascade, built now so a missing file fails here
         self.note = ""
-        if detector in ("haar", "retinaface", "auto"):
+        if detector in ("haar", "mtcnn", "retinaface", "auto"):
             chosen = auto_detector if detector == "auto" and auto_detector else detector
-            self.model = self._build_model(chosen, dict(haar or {}), dict(retinaface or {}))
+            options = {"haar": haar, "retinaface": retinaface, "mtcnn": mtcnn}
+            self.model = self._build_model(chosen, {k: dict(v or {}) for k, v in options.items()})
 
     @classmethod
     def from_config(cls, face) -> FaceCropper:
@@ -194,9 +197,12 @@ class FaceCropper:
         keys = inspect.signature(cls).parameters
         return cls(**{k: face[k] for k in keys if k in face})
 
-    def _build_model(self, detector: str, haar: dict, retinaface: dict):
+    def _build_model(self, detector: str, options: dict[str, dict]):
+        haar, retinaface = options["haar"], options["retinaface"]
         if detector == "haar":
             return HaarDetector(**haar)
+        if detector == "mtcnn":
+            return MTCNNDetector(**options["mtcnn"])
         if detector == "retinaface":
             return RetinaFaceDetector(**retinaface)
         # auto: the best detector whose weights are here; it never downloads.
@@ -211,13 +217,19 @@ class FaceCropper:
 
     @property
     def uses_torch(self) -> bool:
+        """RetinaFace: batched in one process, torch using the cores itself."""
         return isinstance(self.model, RetinaFaceDetector)
+
+    @property
+    def needs_color(self) -> bool:
+        """The detector reads RGB (the CNNs), not grey (Haar)."""
+        return isinstance(self.model, RetinaFaceDetector | MTCNNDetector)
 
     def decode_side(self) -> int | None:
         """How long a photo's longer side must stay when it is decoded at reduced scale for Haar
         (which searches a copy at most ``max_side`` long): long enough that the smallest face it
         finds is still ``size`` px. None: decode at full size."""
-        if not isinstance(self.model, HaarDetector) or self.model.max_side is None:
+        if not isinstance(self.model, HaarDetector | MTCNNDetector) or self.model.max_side is None:
             return None
         return math.ceil(self.model.max_side * max(1.0, self.size / self.model.min_side))
 

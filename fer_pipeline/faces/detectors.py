@@ -128,6 +128,53 @@ class HaarDetector:
         return np.array([[x + w / 2, y + h / 2] for x, y, w, h in pick], float) / scale
 
 
+class MTCNNDetector:
+    """facenet-pytorch's MTCNN (three small CNNs; weights inside the package, so it works offline):
+    boxes, probabilities and 5 landmarks (eyes, nose, mouth corners, as RetinaFace's). Faces are
+    searched on a copy whose longer side is at most ``max_side``, boxes mapped back."""
+
+    name = "mtcnn"
+
+    def __init__(
+        self,
+        min_face: int = 20,
+        max_side: int | None = 640,
+        thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
+        device: str = "cpu",
+    ):
+        from facenet_pytorch import MTCNN
+
+        self.net = MTCNN(
+            min_face_size=min_face, thresholds=list(thresholds), keep_all=True, device=device,
+            post_process=False,
+        )  # fmt: skip
+        self.min_side = min_face  # smaller images are "too_small"
+        self.max_side = max_side
+
+    def detect_batch(self, images: list[np.ndarray]) -> list[list[Detection]]:
+        return [self.detect(image) for image in images]
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        import torch
+
+        rgb = to_rgb(image)
+        h, w = rgb.shape[:2]
+        scale = 1.0 if self.max_side is None else min(1.0, self.max_side / max(h, w))
+        if scale < 1.0:
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        with torch.inference_mode():
+            boxes, probs, points = self.net.detect(rgb, landmarks=True)
+        if boxes is None:
+            return []
+        found = []
+        for box, prob, pts in zip(boxes, probs, points, strict=True):
+            x1, y1, x2, y2 = (float(v) / scale for v in box)
+            box = (max(0.0, x1), max(0.0, y1), min(float(w), x2), min(float(h), y2))
+            found.append(Detection(box, float(prob), np.asarray(pts, float) / scale))
+        return found
+
+
 RETINAFACE_URL = (
     "https://github.com/ternaus/retinaface/releases/download/0.01/"
     "retinaface_resnet50_2020-07-20-f168fae3c.zip"

@@ -38,7 +38,7 @@ def crop_items(
 
     Images are decoded, cropped and let go in groups of at most :data:`PIXEL_BUDGET` pixels (a
     large photo alone), so memory does not grow with the photos' size."""
-    gray = cropper.grayscale and not cropper.uses_torch
+    gray = cropper.grayscale and not cropper.needs_color
     keep_side = cropper.decode_side()
     rows: dict[str, list[dict]] = {}
     group: list[tuple[str, np.ndarray, int]] = []
@@ -110,6 +110,10 @@ def report_rows(rel: str, written: list[str], result: CropResult, factor: int = 
 
 def _init_worker(face: dict, root: str, out: str, annotations: dict) -> None:
     cv2.setNumThreads(1)
+    if face.get("detector") == "mtcnn":  # one thread per worker: the workers share the cores
+        import torch
+
+        torch.set_num_threads(1)
     _worker.update(
         cropper=FaceCropper.from_config(face), root=Path(root), out=Path(out), ann=annotations
     )

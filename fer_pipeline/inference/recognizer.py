@@ -8,7 +8,7 @@ predict command, the MLflow model and the app all use.
 Everything that shapes the input comes from the checkpoint's own config, never from ``conf/``: the
 face crop (size, margin, grey/RGB, equalisation, detector settings), the network input size and
 normalisation, and the test-time augmentation. The detector is the checkpoint's when it is one
-(``haar``, ``retinaface``, ``auto``); a model trained on shipped annotations or ready crops
+(``haar``, ``mtcnn``, ``retinaface``, ``auto``); a model trained on shipped annotations or ready crops
 (``annotations``, ``none``) detects with ``auto``, which takes small images (longer side at most
 ``face.auto_max_side``) as faces already and finds the faces in larger ones.
 """

@@ -82,7 +82,7 @@ def test_rgb_output_and_equalisation():
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        ({"detector": "mtcnn"}, "mtcnn"),
+        ({"detector": "dlib"}, "dlib"),
         ({"size": 4}, "size 4"),
         ({"margin": 1.5}, "margin 1.5"),
         ({"multiple": "first"}, "face.multiple 'first'"),

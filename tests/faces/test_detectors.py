@@ -268,3 +268,16 @@ def test_a_non_face_alone_is_unverified_not_a_face():
     # One face wanted: the best detection is still taken when none is verified (small faces'
     # eyes are too small to find), as before; the crop report says it is not verified.
     assert FaceCropper("haar", multiple="largest")(moon).outcome == "box"
+
+
+def test_mtcnn_finds_every_face_and_no_coin_offline():
+    result = FaceCropper("mtcnn", multiple="all")(planted_photo())
+    assert result.outcome == "aligned" and len(result.faces) == 2 and not result.rejected
+    for detection in result.kept:
+        assert detection.box[0] > 768 and detection.landmarks.shape == (5, 2)
+    (face,) = FaceCropper("mtcnn", multiple="all")(samples.astronaut()).kept
+    x1, y1, x2, y2 = face.box
+    fx1, fy1, fx2, fy2 = ASTRONAUT_FACE
+    assert fx1 <= (x1 + x2) / 2 <= fx2 and fy1 <= (y1 + y2) / 2 <= fy2
+    left, right = face.landmarks[:2]
+    assert left[0] < right[0] and abs(left[1] - right[1]) < 10

@@ -58,3 +58,19 @@ def test_large_jpegs_are_decoded_smaller_while_long_enough(tmp_path):
     assert read_photo(png, True, 900)[1] == 1  # only JPEG decoders can skip pixels
     assert FaceCropper("haar", size=48).decode_side() == 1280  # smallest face still 48 px
     assert FaceCropper("haar", size=48, haar={"max_side": None}).decode_side() is None
+
+
+def test_mtcnn_crops_photos_in_worker_processes(tmp_path):
+    from fer_pipeline.faces.runner import CHUNK, crop_all
+
+    raw, out = tmp_path / "raw", tmp_path / "faces"
+    (raw / "happy").mkdir(parents=True)
+    names = [f"happy/{k:03d}.png" for k in range(CHUNK + 1)]  # two chunks: two workers
+    for name in names[:-1]:
+        cv2.imwrite(str(raw / name), np.zeros((10, 10), np.uint8))  # too small: quick
+    cv2.imwrite(str(raw / names[-1]), planted_photo()[..., ::-1])
+    face = {"detector": "mtcnn", "multiple": "all", "size": 48}
+    rows = crop_all(FaceCropper.from_config(face), face, raw, out, names, {}, 2)
+    assert [r["outcome"] for r in rows[:CHUNK]] == ["too_small"] * CHUNK
+    assert [r["action"] for r in rows[CHUNK:]] == ["kept", "kept"]
+    assert len(list(out.rglob("*_face*.png"))) == 2
