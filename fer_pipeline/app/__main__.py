@@ -45,9 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     import uvicorn
 
-    from fer_pipeline.app.catalog import tracking_uri
     from fer_pipeline.app.server import create_app
-    from fer_pipeline.inference.recognizer import pick_device
+    from fer_pipeline.inference.recognizer import pick_device, tracking_uri
 
     pick_device(args.device)  # a bad --device fails now, in one line
     check_port(args.host, args.port)

@@ -3,13 +3,13 @@ store, one per (network, optimizer) cell, with their test accuracy and its 95 % 
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from fer_pipeline.inference.recognizer import tracking_uri
 from fer_pipeline.tracking.registry import CHAMPION, REGISTERED_MODEL
 
 NETWORKS = ["fusion", "ensemble", "resnet50", "resnet34"]
@@ -34,10 +34,6 @@ class Choice:
 
     def to_json(self) -> dict:
         return asdict(self)
-
-
-def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
 
 
 def store_exists(uri: str) -> bool:

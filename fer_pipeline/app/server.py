@@ -19,12 +19,11 @@ from starlette.concurrency import run_in_threadpool
 
 from fer_pipeline.app.catalog import NETWORKS, NO_RUN, OPTIMIZERS, Choice, tracked_choices
 from fer_pipeline.errors import PipelineError
-from fer_pipeline.inference.inputs import INPUT_ERRORS
+from fer_pipeline.inference.inputs import INPUT_ERRORS, decode
 from fer_pipeline.inference.recognizer import Recognizer
 
 STATIC = Path(__file__).with_name("static")
 MAX_UPLOAD = 25 * 1024 * 1024
-SAMPLES_PER_CLASS = 1
 MAP_SIZE = 144  # px of the occlusion picture
 
 
@@ -88,13 +87,11 @@ def occlusion_picture(face: np.ndarray, drop: np.ndarray) -> str:
 
 
 def analysis(recognizer: Recognizer, data: bytes) -> dict:
-    rows, explained = recognizer.analyze(data)
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    size = (
-        {"width": int(image.shape[1]), "height": int(image.shape[0])} if image is not None else None
-    )
+    image = decode(data)  # once, upright (EXIF), as the browser shows it
+    rows, explained = recognizer.analyze(image if image is not None else data)
+    size = None if image is None else {"width": image.shape[1], "height": image.shape[0]}
     faces = []
-    for row, explanation in zip(rows if explained else [], explained, strict=True):
+    for row, explanation in zip(rows[: len(explained)], explained, strict=True):
         faces.append(
             {
                 "face": int(row["face"]),
@@ -115,7 +112,7 @@ def analysis(recognizer: Recognizer, data: bytes) -> dict:
     }
 
 
-def test_samples(manifest: Path, faces_dir: Path) -> list[dict]:
+def split_samples(manifest: Path, faces_dir: Path) -> list[dict]:
     """A few faces of the test split (one per class), when the pipeline has made them."""
     card = manifest.with_name("card.json")
     try:
@@ -155,7 +152,7 @@ def create_app(
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a quiet server log
     app = FastAPI(title="fer-pipeline", docs_url=None, redoc_url=None, openapi_url=None)
     models = Models(tracking_uri, device, precision)
-    samples = test_samples(manifest, faces_dir)
+    samples = split_samples(manifest, faces_dir)
     if preload:  # the page selects the champion first: load it while the browser opens
         threading.Thread(target=models.preload, daemon=True).start()
 

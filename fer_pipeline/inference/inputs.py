@@ -44,11 +44,11 @@ class Item:
     error: str | None = None  # one of INPUT_ERRORS
 
 
-def to_rgb_uint8(image: np.ndarray, name: str) -> np.ndarray:
-    """An array image (see :func:`fer_pipeline.data.images.as_image`) -> ``(H, W, 3)`` RGB uint8;
-    ValueError for anything that is not an image."""
+def to_rgb_uint8(image, name: str) -> np.ndarray:
+    """An array or PIL image (see :func:`fer_pipeline.data.images.as_image`) -> ``(H, W, 3)`` RGB
+    uint8; ValueError for anything that is not an image."""
     try:
-        array = as_image(np.asarray(image), name=name)
+        array = as_image(image, name=name)
     except PipelineError as err:
         raise ValueError(str(err)) from None
     return cv2.cvtColor(array, cv2.COLOR_GRAY2RGB) if array.ndim == 2 else array
@@ -130,29 +130,31 @@ def from_path(path: Path, every_n_frames: int) -> Iterator[Item]:
         yield item if item.error is None else Item(str(path), None, error=NOT_AN_IMAGE)
 
 
-def expand(inputs, every_n_frames: int = 1) -> Iterator[Item]:
-    """The images of ``inputs`` (see the module doc), in order."""
+def expand(inputs, every_n_frames: int = 1, names: list[str] | None = None) -> Iterator[Item]:
+    """The images of ``inputs`` (see the module doc), in order. ``names``: one per input, the
+    ``input`` of its items instead of ``array[i]`` / ``image[i]`` / ``bytes[i]`` (paths keep
+    theirs)."""
     if every_n_frames < 1:
         raise ValueError(f"every_n_frames must be >= 1, got {every_n_frames}")
     single = (str, Path, bytes, bytearray, np.ndarray)
     many = [inputs] if isinstance(inputs, single) or _is_pil(inputs) else list(inputs)
+    if names is not None and len(names) != len(many):
+        raise ValueError(f"{len(names)} names for {len(many)} inputs")
     counters = {"array": 0, "image": 0, "bytes": 0}
 
-    def name(kind: str) -> str:
+    def name(kind: str, index: int) -> str:
         counters[kind] += 1
-        return f"{kind}[{counters[kind] - 1}]"
+        return names[index] if names is not None else f"{kind}[{counters[kind] - 1}]"
 
-    for value in many:
-        if isinstance(value, np.ndarray):
-            label = name("array")
+    for index, value in enumerate(many):
+        if isinstance(value, np.ndarray) or _is_pil(value):
+            label = name("array" if isinstance(value, np.ndarray) else "image", index)
             try:
                 yield Item(label, to_rgb_uint8(value, label))
             except ValueError:
                 yield Item(label, None, error=NOT_AN_IMAGE)
-        elif _is_pil(value):
-            yield Item(name("image"), np.asarray(value.convert("RGB")))
         elif isinstance(value, bytes | bytearray):
-            label = name("bytes")
+            label = name("bytes", index)
             image = decode(bytes(value))
             yield Item(label, image, error=None if image is not None else NOT_AN_IMAGE)
         elif isinstance(value, str | Path):

@@ -57,15 +57,9 @@ class FERModel(PythonModel):
         if "image" not in frame.columns:
             raise ValueError(f"the input needs a column 'image', got {list(frame.columns)}")
         images = [_as_bytes(value) for value in frame["image"]]
-        table = self.recognizer.predict(images)
-        names = (
-            frame["name"].fillna("").astype(str).tolist()
-            if "name" in frame.columns
-            else [""] * len(images)
-        )
-        given = {f"bytes[{i}]": name or f"image[{i}]" for i, name in enumerate(names)}
-        table["input"] = table["input"].map(given).fillna(table["input"])
-        return table
+        given = frame["name"].fillna("").astype(str) if "name" in frame else [""] * len(images)
+        names = [name or f"image[{i}]" for i, name in enumerate(given)]
+        return self.recognizer.predict(images, names=names)
 
 
 def _as_bytes(value) -> bytes:

@@ -33,7 +33,7 @@ from fer_pipeline.evaluation.occlusion import occlusion_sensitivity
 from fer_pipeline.evaluation.tta import predict_proba
 from fer_pipeline.faces import FaceCropper
 from fer_pipeline.faces.cropper import CropResult
-from fer_pipeline.inference.inputs import Item, chunks, expand
+from fer_pipeline.inference.inputs import INPUT_ERRORS, Item, chunks, expand
 from fer_pipeline.models.checkpoint import load_net
 
 DEFAULT_MODEL = "models/best.ckpt"
@@ -188,22 +188,25 @@ class Recognizer:
         return torch.autocast(self.device.type, torch.bfloat16, enabled=self.precision == "bf16")
 
     # -- predictions -----------------------------------------------------------------------
-    def predict(self, inputs, every_n_frames: int = 1) -> pd.DataFrame:
+    def predict(
+        self, inputs, every_n_frames: int = 1, names: list[str] | None = None
+    ) -> pd.DataFrame:
         """One row per (input, frame, face): see :func:`columns`. An input with no face, or that
         could not be read, is one row whose ``outcome`` says so and whose probabilities are
-        empty."""
-        rows = [row for _, batch in self.iter_predictions(inputs, every_n_frames) for row in batch]
+        empty. ``names``: the ``input`` of each input that is not a path (see :func:`expand`)."""
+        found = self.iter_predictions(inputs, every_n_frames, names)
+        rows = [row for _, batch in found for row in batch]
         table = pd.DataFrame(rows, columns=columns(self.classes))
         for name in ("frame", "face"):
             table[name] = table[name].astype("Int64")
         return table
 
     def iter_predictions(
-        self, inputs, every_n_frames: int = 1
+        self, inputs, every_n_frames: int = 1, names: list[str] | None = None
     ) -> Iterator[tuple[Item, list[dict]]]:
         """Each input image or frame with its rows of :meth:`predict`, as they are made."""
         try:
-            items = expand(inputs, every_n_frames)
+            items = expand(inputs, every_n_frames, names)
         except ValueError as err:
             raise PipelineError(str(err)) from None
         for chunk in chunks(items, self.batch_size):
@@ -260,12 +263,9 @@ class Recognizer:
         each face the occlusion-sensitivity map of its predicted class (see :meth:`explain`)."""
         items = list(expand(image))
         if len(items) != 1:
-            raise PipelineError(f"analyze takes one image, got {len(items)}")
-        [(item, rows, faces)] = self._predict_chunk(items)
-        if not faces:  # one row that says why
-            return rows, []
-        explained = [self._occlusion(crop, row) for crop, row in zip(faces, rows, strict=True)]
-        return rows, explained
+            raise PipelineError(f"takes one readable image, got {len(items)} images")
+        [(_, rows, faces)] = self._predict_chunk(items)
+        return rows, [self._occlusion(crop, row) for crop, row in zip(faces, rows, strict=False)]
 
     def explain(self, image, face: int = 0) -> dict:
         """The occlusion-sensitivity map of face ``face`` of one image (a path, array, PIL image
@@ -273,11 +273,9 @@ class Recognizer:
         checkpoint's config. Returns ``face`` (the crop the net saw, uint8), ``map`` (``(S, S)``
         drop in the predicted class's probability when a window over the pixel is hidden, at the
         network input size ``S``), ``predicted``, ``probabilities`` and ``box``."""
-        items = list(expand(image))
-        if len(items) != 1 or items[0].error is not None:
-            why = items[0].error if len(items) == 1 else f"{len(items)} images"
-            raise PipelineError(f"explain takes one readable image, got {why}")
-        rows, explained = self.analyze(items[0].image)
+        rows, explained = self.analyze(image)
+        if rows[0]["outcome"] in INPUT_ERRORS:
+            raise PipelineError(f"explain takes one readable image, got {rows[0]['outcome']}")
         if face >= len(explained):
             raise PipelineError(f"the image has {len(explained)} face(s): no face {face}")
         return explained[face]

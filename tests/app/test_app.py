@@ -159,3 +159,22 @@ def test_api_answers_bad_requests_in_one_line(serve, registered, inputs, tmp_pat
     assert status == 404 and answer["detail"].startswith("no trained model '99'")
     status, answer = post(f"{url}/api/predict?model={key}", b"plain text")
     assert status == 200 and answer["error"] and answer["outcome"] == "not_an_image"
+
+
+def test_a_phone_photo_is_analysed_upright_as_the_browser_shows_it(serve, registered, tmp_path):
+    import io
+
+    from PIL import Image
+
+    from tests.conftest import two_faces
+
+    upright = Image.fromarray(two_faces())  # 500 x 300
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned; viewers turn it back
+    buffer = io.BytesIO()
+    upright.rotate(90, expand=True).save(buffer, "JPEG", quality=95, exif=exif)
+    url = serve(registered["uri"])
+    status, answer = post(f"{url}/api/predict?model={registered['version']}", buffer.getvalue())
+    assert status == 200 and answer["image"] == {"width": 500, "height": 300}
+    assert len(answer["faces"]) == 2  # boxes in the upright photo's pixels
+    assert all(f["box"][0] + f["box"][2] <= 500 for f in answer["faces"])
