@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
         per_image = {r["source"]: r["outcome"] for r in rows}  # one outcome per image
         outcomes = Counter(per_image.values())
         actions = Counter(r["action"] for r in rows)
-        written = sum(len(r["path"].split(";")) for r in rows if r["path"])
+        written = sum(bool(r["path"]) for r in rows)  # one file per row at most
         if not written:
             raise PipelineError(
                 f"crop: no face kept from {len(per_image)} images of {raw.root} "
@@ -68,9 +68,7 @@ def main(argv: list[str] | None = None) -> None:
             "note": cropper.note,
             "images": len(per_image),
             "files_written": written,  # faces kept, and centre crops of images without one
-            "faces_written": sum(
-                len(r["path"].split(";")) for r in rows if r["path"] and r["action"] == "kept"
-            ),  # fmt: skip
+            "faces_written": sum(bool(r["path"]) and r["action"] == "kept" for r in rows),
             "outcomes": dict(sorted(outcomes.items())),  # per image
             "actions": dict(sorted(actions.items())),  # per report row: face or image
         }

@@ -30,17 +30,6 @@ def upright(image: np.ndarray, orientation: int) -> np.ndarray:
     return image if turned is None else np.ascontiguousarray(turned(image))
 
 
-def exif_orientation(path: str | Path | None, data: bytes | None = None) -> int:
-    """The EXIF orientation of an image file (1: as stored), read from its header only."""
-    if data is None and (path is None or Path(path).suffix.lower() not in EXIF_SUFFIXES):
-        return 1
-    try:
-        with Image.open(io.BytesIO(data) if data is not None else path) as im:
-            return int(im.getexif().get(EXIF_ORIENTATION, 1))
-    except (OSError, SyntaxError, ValueError, TypeError):
-        return 1
-
-
 JPEG_SUFFIXES = {".jpg", ".jpeg"}
 REDUCED = {
     2: cv2.IMREAD_REDUCED_COLOR_2,
@@ -49,13 +38,23 @@ REDUCED = {
 }
 
 
-def header(path: str | Path) -> tuple[int, int]:
-    """A file's longer side and EXIF orientation, from its header only ((0, 1) when unknown)."""
+def header(source: str | Path | bytes) -> tuple[int, int]:
+    """An image's longer side and EXIF orientation (1: as stored), from its header only (a path
+    or the file's bytes; ``(0, 1)`` when unknown)."""
     try:
-        with Image.open(path) as im:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
             return max(im.size), int(im.getexif().get(EXIF_ORIENTATION, 1))
     except (OSError, SyntaxError, ValueError, TypeError):
         return 0, 1
+
+
+def exif_orientation(path: str | Path | None, data: bytes | None = None) -> int:
+    """The EXIF orientation of an image file or its bytes; 1 for formats that carry none."""
+    if data is not None:
+        return header(data)[1]
+    if path is None or Path(path).suffix.lower() not in EXIF_SUFFIXES:
+        return 1
+    return header(path)[1]
 
 
 def reduction(longer: int, keep_side: int | None) -> int:

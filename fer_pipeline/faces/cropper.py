@@ -20,14 +20,16 @@ Every image gets an outcome: ``aligned`` (landmarks or eyes used), ``box`` (face
 the verification), ``too_small`` (below the detector's minimum), ``no_annotation``,
 ``unreadable``.
 
+A failure is kept as a centre crop or dropped (``on_failure``); the outcome says which, so
+nothing is dropped in silence.
+
 Verification (``verify: landmarks``, the default): a detection is a face only when the detector
-also found its parts: both eyes inside the box's upper half for Haar; for RetinaFace, five
+also found its parts: both eyes in the box's upper part for Haar; for RetinaFace and MTCNN, five
 landmarks in a face's layout (eyes above the nose, the nose above the mouth corners, the eyes
 0.2-0.8 of the box's width apart, all inside the box). Detections that fail are reported
 (``CropResult.rejected``), never cropped; with ``multiple: largest`` or ``most_confident`` the
-pick is among verified detections, and only when there is none among all of them (a face too
-small for its eyes to be found is still a face). ``verify: none`` keeps every detection. A failure is kept as a centre crop or dropped
-(``on_failure``); the outcome says which, so nothing is dropped in silence.
+pick is among verified detections, and among all of them only when none is verified (a face too
+small for its eyes to be found is still a face). ``verify: none`` keeps every detection.
 """
 
 from __future__ import annotations
@@ -226,9 +228,9 @@ class FaceCropper:
         return isinstance(self.model, RetinaFaceDetector | MTCNNDetector)
 
     def decode_side(self) -> int | None:
-        """How long a photo's longer side must stay when it is decoded at reduced scale for Haar
-        (which searches a copy at most ``max_side`` long): long enough that the smallest face it
-        finds is still ``size`` px. None: decode at full size."""
+        """How long a photo's longer side must stay when it is decoded at reduced scale for Haar or
+        MTCNN (which search a copy at most ``max_side`` long): long enough that the smallest face
+        they find is still ``size`` px. None: decode at full size."""
         if not isinstance(self.model, HaarDetector | MTCNNDetector) or self.model.max_side is None:
             return None
         return math.ceil(self.model.max_side * max(1.0, self.size / self.model.min_side))
@@ -283,8 +285,9 @@ class FaceCropper:
     def _from_detections(self, image, detections: list[Detection], name: str) -> CropResult:
         if not detections:
             return self._failure(image, "no_face", name)
-        faces_found = [d for d in detections if self.verify == "none" or is_verified(d)]
-        rejected = [d for d in detections if not any(d is f for f in faces_found)]
+        passed = [self.verify == "none" or is_verified(d) for d in detections]
+        faces_found = [d for d, ok in zip(detections, passed, strict=True) if ok]
+        rejected = [d for d, ok in zip(detections, passed, strict=True) if not ok]
         if not faces_found and self.multiple == "all":
             failed = self._failure(image, "unverified", name)
             return replace(failed, found=len(detections), detections=detections, rejected=rejected)

@@ -35,6 +35,22 @@ class Detection:
     def area(self) -> float:
         return max(0.0, self.box[2] - self.box[0]) * max(0.0, self.box[3] - self.box[1])
 
+    def xywh(self, factor: float = 1.0) -> tuple[float, float, float, float]:
+        """The box as ``x, y, w, h``, times ``factor``, to 0.1 px (what reports show)."""
+        x1, y1, x2, y2 = (v * factor for v in self.box)
+        return round(x1, 1), round(y1, 1), round(x2 - x1, 1), round(y2 - y1, 1)
+
+
+def search_copy(image: np.ndarray, max_side: int | None) -> tuple[np.ndarray, float]:
+    """``image`` scaled down (never up) so its longer side is at most ``max_side``, and the scale
+    (1.0: the image itself). Detectors search the copy and divide what they find by the scale."""
+    h, w = image.shape[:2]
+    scale = 1.0 if max_side is None else min(1.0, max_side / max(h, w))
+    if scale == 1.0:
+        return image, scale
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
+
 
 def to_gray(image: np.ndarray) -> np.ndarray:
     return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
@@ -85,11 +101,7 @@ class HaarDetector:
         with the pixels), boxes mapped back; eyes in each face at full resolution."""
         gray = to_gray(image)
         h, w = gray.shape
-        scale = 1.0 if self.max_side is None else min(1.0, self.max_side / max(h, w))
-        small = gray
-        if scale < 1.0:
-            size = (max(1, round(w * scale)), max(1, round(h * scale)))
-            small = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+        small, scale = search_copy(gray, self.max_side)
         boxes, _, weights = self.face.detectMultiScale3(
             cv2.equalizeHist(small),
             scaleFactor=self.scale_factor,
@@ -113,11 +125,9 @@ class HaarDetector:
     def _eyes(self, upper: np.ndarray, width: int) -> np.ndarray | None:
         """Centres of the left and right eye in ``upper`` (the face's top half), or None. Faces
         wider than :data:`EYE_FACE_WIDTH` are searched at that width (eyes are still ~40 px)."""
-        scale = min(1.0, EYE_FACE_WIDTH / width)
-        if scale < 1.0:
-            size = (max(1, round(upper.shape[1] * scale)), max(1, round(upper.shape[0] * scale)))
-            upper = cv2.resize(upper, size, interpolation=cv2.INTER_AREA)
-            width = round(width * scale)
+        wanted = min(1.0, EYE_FACE_WIDTH / width)
+        upper, scale = search_copy(upper, round(max(upper.shape[:2]) * wanted))
+        width = round(width * scale)
         side = max(8, width // 8)
         eyes = self.eye.detectMultiScale(upper, 1.1, 3, minSize=(side, side))
         left = [e for e in eyes if e[0] + e[2] / 2 < width / 2]
@@ -157,12 +167,8 @@ class MTCNNDetector:
     def detect(self, image: np.ndarray) -> list[Detection]:
         import torch
 
-        rgb = to_rgb(image)
-        h, w = rgb.shape[:2]
-        scale = 1.0 if self.max_side is None else min(1.0, self.max_side / max(h, w))
-        if scale < 1.0:
-            size = (max(1, round(w * scale)), max(1, round(h * scale)))
-            rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        h, w = image.shape[:2]
+        rgb, scale = search_copy(to_rgb(image), self.max_side)
         with torch.inference_mode():
             boxes, probs, points = self.net.detect(rgb, landmarks=True)
         if boxes is None:

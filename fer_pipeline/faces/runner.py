@@ -94,17 +94,15 @@ def report_rows(rel: str, written: list[str], result: CropResult, factor: int = 
     files = dict(zip(map(id, result.kept), written, strict=False))
     rejected = {id(d) for d in result.rejected}
     for detection in sorted(result.detections, key=lambda d: (d.box[0], d.box[1])):
-        x1, y1, x2, y2 = (v * factor for v in detection.box)
         key = id(detection)
         action = "kept" if key in files else "rejected" if key in rejected else "skipped"
-        rows.append(base | {
+        rows.append(base | dict(zip("xywh", detection.xywh(factor), strict=True)) | {
             "face": len(rows), "path": files.get(key, ""), "action": action,
             "score": f"{detection.score:.3f}",
             "verified": "yes" if is_verified(detection) else "no",
-            "x": round(x1, 1), "y": round(y1, 1), "w": round(x2 - x1, 1), "h": round(y2 - y1, 1),
         })  # fmt: skip
-    if not rows or result.action == "center_crop":
-        rows.append(base | EMPTY_FACE | {"path": ";".join(written), "action": result.action})
+    if not rows or result.action == "center_crop":  # at most one file: a crop or the centre crop
+        rows.append(base | EMPTY_FACE | {"path": "".join(written), "action": result.action})
     return rows
 
 

@@ -302,13 +302,7 @@ def face_boxes(result: CropResult, image: np.ndarray) -> list[tuple]:
     as a face is its own box (score None)."""
     if result.kept:
         return [
-            (
-                round(d.box[0], 1),
-                round(d.box[1], 1),
-                round(d.box[2] - d.box[0], 1),
-                round(d.box[3] - d.box[1], 1),
-                None if d.score is None or math.isnan(d.score) else round(float(d.score), 4),
-            )
+            (*d.xywh(), None if d.score is None or math.isnan(d.score) else round(d.score, 4))
             for d in result.kept
         ]
     h, w = image.shape[:2]
