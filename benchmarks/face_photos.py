@@ -6,7 +6,7 @@ whose faces are known.
     python benchmarks/face_photos.py --max-side 640,480,none --verify landmarks,none --photos 40
 
 Each photo (longer side cycling through --sizes, 4:3) has 1-3 faces (scikit-image's astronaut,
-a real photograph, pasted with its face 5-12 % of the photo's width) and 2 planted distractors
+a real photograph: her head and shoulders, pasted with the face 5-12 % of the photo's width) and 2 planted distractors
 that Haar takes for faces (patches of scikit-image's moon and coins). A kept face is right when
 its box overlaps a planted face by IoU >= 0.3. The same precision / recall on
 :func:`sample_set`: real photographs from scikit-image (faces, and images where Haar finds faces
@@ -41,12 +41,25 @@ def distractors() -> list[np.ndarray]:
     return [moon, coins[330:460, 360:490], coins[0:180, 220:400]]
 
 
-def make_photos(folder: Path, count: int, sizes: list[int], seed: int = 0) -> dict[str, list]:
-    """Write ``count`` JPEG photos into ``folder/happy``; return the planted face boxes per file."""
+HEAD = (slice(0, 300), slice(100, 350))  # the astronaut's head and shoulders
+HEAD_FACE = (70, 60, 180, 170)  # her face in that crop
+
+
+def make_photos(
+    folder: Path,
+    count: int,
+    sizes: list[int],
+    seed: int = 0,
+    face_share: tuple[float, float] = (0.05, 0.12),
+    distractors_per_photo: int = 2,
+) -> dict[str, list]:
+    """Write ``count`` JPEG photos into ``folder/happy``: longer side cycling through ``sizes``
+    (4:3), 1-3 faces each ``face_share`` of the width, and look-alike patches. Returns the
+    planted face boxes (x1, y1, x2, y2) per file."""
     from skimage import data
 
-    person = data.astronaut()
-    patches = distractors()
+    person = data.astronaut()[HEAD]
+    patches = distractors()[:distractors_per_photo]
     rng = np.random.default_rng(seed)
     truth = {}
     (folder / "happy").mkdir(parents=True)
@@ -59,18 +72,15 @@ def make_photos(folder: Path, count: int, sizes: list[int], seed: int = 0) -> di
         )
         boxes, taken = [], []
         for _ in range(int(rng.integers(1, 4))):
-            face_w = width * rng.uniform(0.05, 0.12)
-            scale = face_w / (ASTRONAUT_FACE[2] - ASTRONAUT_FACE[0])
+            scale = width * rng.uniform(*face_share) / (HEAD_FACE[2] - HEAD_FACE[0])
             head = cv2.resize(person, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
             spot = place(rng, canvas, head, taken)
-            if spot is None:
-                continue
-            x, y = spot
-            canvas[y : y + head.shape[0], x : x + head.shape[1]] = head
-            boxes.append([x + a * scale for a in ASTRONAUT_FACE[:2]]
-                         + [x + ASTRONAUT_FACE[2] * scale, y + ASTRONAUT_FACE[3] * scale])  # fmt: skip
-            boxes[-1][1] = y + ASTRONAUT_FACE[1] * scale
-        for patch in patches[:2]:
+            if spot is not None:
+                x, y = spot
+                canvas[y : y + head.shape[0], x : x + head.shape[1]] = head
+                boxes.append([x + HEAD_FACE[0] * scale, y + HEAD_FACE[1] * scale,
+                              x + HEAD_FACE[2] * scale, y + HEAD_FACE[3] * scale])  # fmt: skip
+        for patch in patches:
             side = int(width * rng.uniform(0.06, 0.12))
             spot_patch = cv2.resize(patch, (side, side), interpolation=cv2.INTER_AREA)
             spot = place(rng, canvas, spot_patch, taken)
@@ -78,11 +88,8 @@ def make_photos(folder: Path, count: int, sizes: list[int], seed: int = 0) -> di
                 x, y = spot
                 canvas[y : y + side, x : x + side] = spot_patch
         name = f"happy/photo_{i:03d}.jpg"
-        cv2.imwrite(
-            str(folder / name),
-            cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR),
-            [cv2.IMWRITE_JPEG_QUALITY, 90],
-        )
+        cv2.imwrite(str(folder / name), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR),
+                    [cv2.IMWRITE_JPEG_QUALITY, 90])  # fmt: skip
         truth[name] = boxes
     return truth
 
@@ -107,7 +114,7 @@ def sample_set() -> list[tuple[str, np.ndarray, list]]:
     from skimage import data
 
     astronaut = data.astronaut()
-    person = astronaut[:300, 100:350]
+    person = astronaut[HEAD]
     two = np.full((300, 500, 3), 128, np.uint8)  # tests/conftest.py's two_faces()
     two[:, :250] = person
     small = cv2.resize(person, None, fx=0.6, fy=0.6)

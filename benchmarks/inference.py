@@ -6,8 +6,9 @@ on a folder of 640x480 photos with Haar detection, and the app's time from uploa
     python benchmarks/inference.py --model runs:/<id>/model --batch-sizes 1,64 --photos 40
     python benchmarks/inference.py --screenshot docs/images/app.png  # also the README's picture
 
-The photos are made here: scikit-image's astronaut (a public-domain photograph, in the test
-extras) pasted at random sizes and places on 640x480 backgrounds, 1-2 faces each. Network-only
+The photos are made by ``face_photos.make_photos``: scikit-image's astronaut (a public-domain
+photograph, in the test extras) pasted at random places on 640x480 backgrounds, 1-3 faces each,
+the face 12-19 % of the width. Network-only
 speed feeds random 8-bit face crops at the checkpoint's face size through its preprocessing and
 test-time augmentation (``Recognizer.probabilities``). The app is started in this process on
 127.0.0.1 against ``$MLFLOW_TRACKING_URI`` (default ``sqlite:///mlflow.db``); its time is the
@@ -29,34 +30,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
+from face_photos import make_photos  # this folder's photo maker
 
 from fer_pipeline.inference import Recognizer
-
-
-def photos(folder: Path, count: int, seed: int = 0) -> int:
-    """``count`` 640x480 JPEG photos with 1-2 faces each; returns the number of faces pasted."""
-    from skimage import data as samples
-
-    person = samples.astronaut()[:300, 100:350]  # head and shoulders, face about 100 px
-    rng = np.random.default_rng(seed)
-    pasted = 0
-    for i in range(count):
-        canvas = np.full((480, 640, 3), rng.integers(60, 200), np.uint8)
-        canvas += rng.integers(0, 20, canvas.shape, dtype=np.uint8)
-        n = int(rng.integers(1, 3))
-        for k in range(n):
-            scale = float(rng.uniform(0.7, 1.1))
-            tile = cv2.resize(person, None, fx=scale, fy=scale)
-            h, w = tile.shape[:2]
-            x = int(rng.integers(k * 320, k * 320 + max(1, 320 - w)))
-            y = int(rng.integers(0, 480 - h))
-            canvas[y : y + h, x : x + w] = tile
-        pasted += n
-        cv2.imwrite(str(folder / f"photo_{i:03d}.jpg"), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
-    return pasted
 
 
 def network_only(recognizer: Recognizer, batch_sizes: list[int], seconds: float) -> dict:
@@ -79,12 +57,11 @@ def network_only(recognizer: Recognizer, batch_sizes: list[int], seconds: float)
 
 def end_to_end(recognizer: Recognizer, folder: Path, batch: int) -> dict:
     recognizer.batch_size = batch
-    recognizer.predict(sorted(folder.glob("*.jpg"))[:2])  # warm-up
+    recognizer.predict(sorted(folder.rglob("*.jpg"))[:2])  # warm-up
     start = time.perf_counter()
     table = recognizer.predict(folder)
     seconds = time.perf_counter() - start
     count = table["input"].nunique()
-    end_to_end.faces = table.groupby("input")["face"].count()  # per photo, for the app
     return {
         "photos": int(count),
         "faces_found": int(table["face"].notna().sum()),
@@ -128,19 +105,18 @@ def app_latency(
     url = f"http://127.0.0.1:{port}"
     body = photo.read_bytes()
 
-    def post() -> float:
+    def post() -> tuple[float, int]:
         start = time.perf_counter()
         request = urllib.request.Request(f"{url}/api/predict?model={key}", data=body)
         with urllib.request.urlopen(request, timeout=120) as response:
             answer = json.loads(response.read())
-        post.faces = len(answer["faces"])
-        return time.perf_counter() - start
+        return time.perf_counter() - start, len(answer["faces"])
 
-    first = post()  # includes loading the model from the registry
-    times = [post() for _ in range(repeats)]
+    first, faces = post()  # includes loading the model from the registry
+    times = [post()[0] for _ in range(repeats)]
     result = {
         "model_version": key,
-        "faces_in_photo": post.faces,
+        "faces_in_photo": faces,
         "first_request_s": round(first, 2),
         "upload_to_result_s_median": round(statistics.median(times), 3),
         "upload_to_result_s_max": round(max(times), 3),
@@ -192,7 +168,9 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        pasted = photos(folder, args.photos)
+        truth = make_photos(folder, args.photos, [640], face_share=(0.12, 0.19),
+                            distractors_per_photo=0)  # fmt: skip
+        pasted = sum(map(len, truth.values()))
         result = {
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch threads "
             f"{torch.get_num_threads()}, device {args.device}, {args.precision}",
@@ -209,7 +187,7 @@ def main() -> None:
             "app": {},
         }
         for n in (1, 2):  # a photo with one face, and one with two
-            photo = Path(end_to_end.faces[end_to_end.faces == n].index[0])
+            photo = folder / next(name for name, boxes in truth.items() if len(boxes) == n)
             shot = args.screenshot if n == 2 else None
             result["app"][f"{n}_face"] = app_latency(
                 photo, args.repeats, args.device, args.precision, shot

@@ -148,7 +148,7 @@ class MTCNNDetector:
     def __init__(
         self,
         min_face: int = 20,
-        max_side: int | None = 640,
+        max_side: int | None = 480,
         thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
         device: str = "cpu",
     ):
