@@ -66,7 +66,8 @@ def decode(data: bytes) -> np.ndarray | None:
     return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def read_image(path: Path) -> Item:
+def image_item(path: Path) -> Item:
+    """An image file as an :class:`Item` (``unreadable`` when it cannot be decoded)."""
     try:
         data = path.read_bytes()
     except OSError:
@@ -124,9 +125,9 @@ def from_path(path: Path, every_n_frames: int) -> Iterator[Item]:
     elif path.suffix.lower() in VIDEO_SUFFIXES:
         yield from read_video(path, every_n_frames)
     elif path.suffix.lower() in IMAGE_SUFFIXES:
-        yield read_image(path)
+        yield image_item(path)
     else:
-        item = read_image(path)  # an image with an unusual name is still an image
+        item = image_item(path)  # an image with an unusual name is still an image
         yield item if item.error is None else Item(str(path), None, error=NOT_AN_IMAGE)
 
 
