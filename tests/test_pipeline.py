@@ -279,16 +279,19 @@ def test_bad_images_get_an_outcome_not_a_crash(project):
         "two.png": "aligned",
     }
     assert report[f"happy/{victim.name}"]["outcome"] == "unreadable"
-    assert report["happy/two.png"]["found"] == "2"
+    assert report["happy/two.png"]["found"] == "3"  # two faces and her hair at the edge
     assert report["happy/empty.png"]["action"] == "dropped"
     summary = json.loads((project / "data/faces/crop_summary.json").read_text())
     assert summary["outcomes"]["unreadable"] == 2 and summary["images"] == 90
     assert "images without a face:" in out
-    # One report row per detection: both faces of two.png, kept, the file written for the largest.
+    # One report row per detection of two.png: the largest face kept (its file written), the other
+    # face skipped, the eyeless patch rejected.
     with (project / "data/faces/crop_report.csv").open() as f:
         two = [row for row in csv.DictReader(f) if row["source"] == "happy/two.png"]
-    assert [(r["face"], r["verified"]) for r in two] == [("0", "yes"), ("1", "yes")]
-    assert sorted(r["action"] for r in two) == ["kept", "skipped"]
+    assert [r["face"] for r in two] == ["0", "1", "2"]
+    assert sorted((r["action"], r["verified"]) for r in two) == [
+        ("kept", "yes"), ("rejected", "no"), ("skipped", "yes"),
+    ]  # fmt: skip
     assert summary["faces_written"] == summary["files_written"] - summary["actions"]["center_crop"]
 
 

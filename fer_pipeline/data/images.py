@@ -31,10 +31,10 @@ def upright(image: np.ndarray, orientation: int) -> np.ndarray:
 
 
 JPEG_SUFFIXES = {".jpg", ".jpeg"}
-REDUCED = {
-    2: cv2.IMREAD_REDUCED_COLOR_2,
-    4: cv2.IMREAD_REDUCED_COLOR_4,
-    8: cv2.IMREAD_REDUCED_COLOR_8,
+REDUCED = {  # factor: (colour, grey) decoder flags
+    2: (cv2.IMREAD_REDUCED_COLOR_2, cv2.IMREAD_REDUCED_GRAYSCALE_2),
+    4: (cv2.IMREAD_REDUCED_COLOR_4, cv2.IMREAD_REDUCED_GRAYSCALE_4),
+    8: (cv2.IMREAD_REDUCED_COLOR_8, cv2.IMREAD_REDUCED_GRAYSCALE_8),
 }
 
 
@@ -76,12 +76,12 @@ def read_photo(path: str | Path, grayscale: bool, keep_side: int | None) -> tupl
     factor = reduction(longer, keep_side)
     if factor == 1:
         return read_image(path, grayscale, orientation=orientation), 1
-    flags = REDUCED[factor] | cv2.IMREAD_IGNORE_ORIENTATION  # orientation: upright(), as below
+    flags = REDUCED[factor][grayscale] | cv2.IMREAD_IGNORE_ORIENTATION  # upright(), as below
     image = cv2.imread(str(path), flags)
     if image is None or image.size == 0:
         return read_image(path, grayscale), 1  # let the full decoder name the problem
     image = upright(image, orientation)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY if grayscale else cv2.COLOR_BGR2RGB), factor
+    return (image if grayscale else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)), factor
 
 
 def read_image(

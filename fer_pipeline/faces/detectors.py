@@ -1,7 +1,7 @@
 """Face detectors behind one interface: ``detect_batch(images) -> [[Detection, ...], ...]``.
 
-- ``haar``: OpenCV's frontal-face Haar cascade, with eye cascades for the eye centres. Ships with
-  opencv-python 4.x, so it works offline out of the box.
+- ``haar``: one of OpenCV's frontal-face Haar cascades (``alt2`` by default), with the eye cascade
+  for the eye centres. Ships with opencv-python 4.x, so it works offline out of the box.
 - ``retinaface``: retinaface-pytorch's RetinaFace-ResNet50 (boxes, scores, 5 landmarks), batched.
   Its weights come from ``weights_path``, the torch hub cache or the download URL; a missing file
   offline stops at start, naming the file and where to put it.
@@ -60,28 +60,48 @@ def to_rgb(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else image
 
 
-EYE_FACE_WIDTH = 200  # px: wider faces are scaled to this width for the eye cascade
+EYE_FACE_WIDTH = 120  # px: faces are scaled to this width for the eye cascade
+EYE_UPSCALE = 3.0  # at most: a 24 px face is searched for eyes at 72 px
+CASCADES = ("alt2", "alt", "default")  # OpenCV's haarcascade_frontalface_<name>.xml
+
+
+def cascade_file(cascade: str) -> Path:
+    """The XML file of ``cascade``: one of :data:`CASCADES` (in opencv-python's data folder) or
+    the path of a cascade file."""
+    if cascade in CASCADES:
+        return Path(cv2.data.haarcascades) / f"haarcascade_frontalface_{cascade}.xml"
+    path = Path(cascade).expanduser()
+    if not path.is_file():
+        raise PipelineError(
+            f"face.haar.cascade {cascade!r} is neither one of {', '.join(CASCADES)} nor a file"
+        )
+    return path
 
 
 class HaarDetector:
-    """OpenCV Haar cascades: faces, then the two eyes inside each face's upper half."""
+    """OpenCV Haar cascades: faces, then the two eyes inside each face's upper half.
+
+    The defaults (``alt2``, step 1.15, 3 neighbours) came out of benchmarks/face_photos.py: on its
+    generated photos twice as fast as ``default`` at step 1.1 with 5 neighbours, with fewer non-faces
+    found (docs/faces.md#measured)."""
 
     name = "haar"
 
     def __init__(
         self,
-        scale_factor: float = 1.1,
-        min_neighbors: int = 5,
+        cascade: str = "alt2",
+        scale_factor: float = 1.15,
+        min_neighbors: int = 3,
         min_face: int = 24,
         max_side: int | None = 640,
     ):
-        root = Path(cv2.data.haarcascades)
-        self.face = cv2.CascadeClassifier(str(root / "haarcascade_frontalface_default.xml"))
-        self.eye = cv2.CascadeClassifier(str(root / "haarcascade_eye.xml"))
+        path = cascade_file(cascade)
+        self.face = cv2.CascadeClassifier(str(path))
+        self.eye = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / "haarcascade_eye.xml"))
         if self.face.empty() or self.eye.empty():
             raise PipelineError(
-                f"OpenCV's Haar cascades are missing from {root} (opencv-python 5.x dropped them; "
-                "install opencv-python-headless 4.x)"
+                f"OpenCV cannot read the Haar cascade {path} or the eye cascade beside it "
+                "(opencv-python 5.x dropped them; install opencv-python-headless 4.x)"
             )
         if max_side is not None and max_side < 2 * min_face:
             raise PipelineError(
@@ -98,7 +118,7 @@ class HaarDetector:
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Faces on a copy whose longer side is at most ``max_side`` (the cascade's cost grows
-        with the pixels), boxes mapped back; eyes in each face at full resolution."""
+        with the pixels), boxes mapped back; eyes in each face cut from the full image."""
         gray = to_gray(image)
         h, w = gray.shape
         small, scale = search_copy(gray, self.max_side)
@@ -113,8 +133,8 @@ class HaarDetector:
         for (sx, sy, sw, sh), weight in zip(boxes, np.ravel(weights), strict=True):
             x, y = int(sx / scale), int(sy / scale)
             fw, fh = min(round(sw / scale), w - x), min(round(sh / scale), h - y)
-            # Eyes in the face's upper part, equalised on its own (more eyes found than in the
-            # whole image's equalisation: 55 of 56 faces against 25 of 54 on benchmark photos).
+            # Eyes in the face's upper part, equalised on its own (finds more eyes than the whole
+            # image's equalisation).
             upper = cv2.equalizeHist(gray[y : y + fh // 2 + fh // 10, x : x + fw])
             eyes = self._eyes(upper, fw)
             landmarks = None if eyes is None else eyes + np.array([x, y], float)
@@ -123,10 +143,15 @@ class HaarDetector:
         return found
 
     def _eyes(self, upper: np.ndarray, width: int) -> np.ndarray | None:
-        """Centres of the left and right eye in ``upper`` (the face's top half), or None. Faces
-        wider than :data:`EYE_FACE_WIDTH` are searched at that width (eyes are still ~40 px)."""
-        wanted = min(1.0, EYE_FACE_WIDTH / width)
-        upper, scale = search_copy(upper, round(max(upper.shape[:2]) * wanted))
+        """Centres of the left and right eye in ``upper`` (the face's top half), or None. The face
+        is searched at :data:`EYE_FACE_WIDTH` px wide: wider ones scaled down, narrower ones up (at
+        most :data:`EYE_UPSCALE` times; the eye cascade's window is 20 px, the eyes of a 40 px face
+        are ~8)."""
+        scale = min(EYE_UPSCALE, EYE_FACE_WIDTH / width)
+        if scale != 1.0:
+            size = (max(1, round(upper.shape[1] * scale)), max(1, round(upper.shape[0] * scale)))
+            area = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+            upper = cv2.resize(upper, size, interpolation=area)
         width = round(width * scale)
         side = max(8, width // 8)
         eyes = self.eye.detectMultiScale(upper, 1.1, 3, minSize=(side, side))

@@ -21,7 +21,8 @@ REPORT_FIELDS = [
     "source", "face", "path", "outcome", "action", "detector", "found", "score", "verified",
     "x", "y", "w", "h",
 ]  # fmt: skip
-CHUNK = 64  # images per task for a worker
+CHUNK = 64  # images per task for a worker, at most
+TASKS_PER_WORKER = 4  # tasks per worker at least, when there are fewer images than CHUNK x this
 PIXEL_BUDGET = 4_000_000  # decoded pixels held at once per process (more: one photo at a time)
 
 _worker: dict = {}
@@ -107,11 +108,7 @@ def report_rows(rel: str, written: list[str], result: CropResult, factor: int = 
 
 
 def _init_worker(face: dict, root: str, out: str, annotations: dict) -> None:
-    cv2.setNumThreads(1)
-    if face.get("detector") == "mtcnn":  # one thread per worker: the workers share the cores
-        import torch
-
-        torch.set_num_threads(1)
+    cv2.setNumThreads(1)  # the workers share the cores
     _worker.update(
         cropper=FaceCropper.from_config(face), root=Path(root), out=Path(out), ann=annotations
     )
@@ -119,6 +116,13 @@ def _init_worker(face: dict, root: str, out: str, annotations: dict) -> None:
 
 def _crop_chunk(paths: list[str]) -> list[dict]:
     return crop_items(_worker["cropper"], _worker["root"], _worker["out"], paths, _worker["ann"])
+
+
+def tasks(paths: list[str], workers: int) -> list[list[str]]:
+    """``paths`` in chunks of at most :data:`CHUNK`, at least :data:`TASKS_PER_WORKER` per worker
+    when there are that many paths (so that 100 photos keep two workers busy to the end)."""
+    size = max(1, min(CHUNK, -(-len(paths) // (workers * TASKS_PER_WORKER))))
+    return [paths[i : i + size] for i in range(0, len(paths), size)]
 
 
 def crop_all(
@@ -132,11 +136,12 @@ def crop_all(
 ) -> list[dict]:
     """Crop every image of ``paths`` into ``out``; report rows in the order of ``paths``.
 
-    ``face`` is the face config as a dict, for the worker processes' own croppers. RetinaFace runs
-    in this process (torch uses the cores itself); the other detectors in ``workers`` processes.
+    ``face`` is the face config as a dict, for the worker processes' own croppers. RetinaFace and
+    MTCNN run in this process (torch uses the cores itself); the others in ``workers`` processes.
     """
-    chunks = [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)]
-    workers = 1 if cropper.uses_torch else max(1, min(workers, len(chunks)))
+    workers = 1 if cropper.uses_torch else max(1, workers)
+    chunks = tasks(paths, workers)
+    workers = min(workers, len(chunks))
     rows: list[dict] = []
     with tqdm(total=len(paths), unit="img", desc="crop", disable=not sys.stderr.isatty()) as bar:
         if workers == 1:

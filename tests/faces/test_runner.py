@@ -9,8 +9,8 @@ from skimage import data as samples
 
 from fer_pipeline.data.images import read_photo, reduction
 from fer_pipeline.faces import FaceCropper
-from fer_pipeline.faces.runner import crop_items
-from tests.faces.test_detectors import ASTRONAUT_FACE, planted_photo
+from fer_pipeline.faces.runner import CHUNK, crop_all, crop_items, tasks
+from tests.faces.test_detectors import ASTRONAUT_FACE, LOOSE, planted_photo
 
 
 def test_report_has_a_row_per_detection_in_the_photos_pixels(tmp_path):
@@ -20,7 +20,7 @@ def test_report_has_a_row_per_detection_in_the_photos_pixels(tmp_path):
     cv2.imwrite(str(raw / "happy/big.jpg"), big[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
     cv2.imwrite(str(raw / "happy/planted.png"), planted_photo()[..., ::-1])
     cv2.imwrite(str(raw / "happy/moon.png"), samples.moon())
-    cropper = FaceCropper("haar", size=48, multiple="all", on_failure="keep")
+    cropper = FaceCropper("haar", size=48, multiple="all", on_failure="keep", haar=LOOSE)
     rows = crop_items(
         cropper, raw, out, ["happy/big.jpg", "happy/planted.png", "happy/moon.png"], {}
     )
@@ -60,17 +60,39 @@ def test_large_jpegs_are_decoded_smaller_while_long_enough(tmp_path):
     assert FaceCropper("haar", size=48, haar={"max_side": None}).decode_side() is None
 
 
-def test_mtcnn_crops_photos_in_worker_processes(tmp_path):
-    from fer_pipeline.faces.runner import CHUNK, crop_all
+def test_photos_are_shared_out_so_every_worker_has_some():
+    paths = [f"{k}.jpg" for k in range(10)]
+    chunks = tasks(paths, 2)
+    assert len(chunks) >= 4 and sum(chunks, []) == paths  # not one chunk of 10 for one worker
+    many = [f"{k}.png" for k in range(30_000)]
+    assert {len(c) for c in tasks(many, 2)[:-1]} == {CHUNK}  # 48 px crops: full chunks
 
+
+def test_haar_workers_write_every_face_and_rows_in_order(tmp_path):
     raw, out = tmp_path / "raw", tmp_path / "faces"
     (raw / "happy").mkdir(parents=True)
-    names = [f"happy/{k:03d}.png" for k in range(CHUNK + 1)]  # two chunks: two workers
-    for name in names[:-1]:
-        cv2.imwrite(str(raw / name), np.zeros((10, 10), np.uint8))  # too small: quick
-    cv2.imwrite(str(raw / names[-1]), planted_photo()[..., ::-1])
-    face = {"detector": "mtcnn", "multiple": "all", "size": 48}
+    names = [f"happy/{k}.png" for k in range(5)]
+    for k, name in enumerate(names):  # photos and images too small for Haar, interleaved
+        image = planted_photo() if k % 2 else np.zeros((10, 10, 3), np.uint8)
+        cv2.imwrite(str(raw / name), image)
+    face = {"detector": "haar", "multiple": "all", "size": 48, "on_failure": "drop"}
     rows = crop_all(FaceCropper.from_config(face), face, raw, out, names, {}, 2)
-    assert [r["outcome"] for r in rows[:CHUNK]] == ["too_small"] * CHUNK
-    assert [r["action"] for r in rows[CHUNK:]] == ["kept", "kept"]
+    kept = [r["source"] for r in rows if r["action"] == "kept"]
+    assert kept == ["happy/1.png"] * 2 + ["happy/3.png"] * 2
+    assert [r["source"] for r in rows] == sorted(r["source"] for r in rows)
+    assert len(list(out.rglob("*_face*.png"))) == 4
+
+
+def test_mtcnn_crops_photos_in_this_process(tmp_path):
+    raw, out = tmp_path / "raw", tmp_path / "faces"
+    (raw / "happy").mkdir(parents=True)
+    names = ["happy/small.png", "happy/photo.png"]
+    cv2.imwrite(str(raw / names[0]), np.zeros((10, 10), np.uint8))
+    cv2.imwrite(str(raw / names[1]), planted_photo()[..., ::-1])
+    face = {"detector": "mtcnn", "multiple": "all", "size": 48}
+    cropper = FaceCropper.from_config(face)
+    assert cropper.uses_torch  # torch's threads use the cores: no worker processes
+    rows = crop_all(cropper, face, raw, out, names, {}, 2)
+    assert [r["outcome"] for r in rows] == ["too_small", "aligned", "aligned"]
+    assert [r["action"] for r in rows[1:]] == ["kept", "kept"]
     assert len(list(out.rglob("*_face*.png"))) == 2
