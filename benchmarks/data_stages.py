@@ -7,6 +7,7 @@ resident memory of every stage, and the image counts.
     python benchmarks/data_stages.py                       # ../shared/data/fer2013-dev.tar.gz
     python benchmarks/data_stages.py --data fer2013 --path data/external/fer2013.csv
     python benchmarks/data_stages.py --detector haar --stages prepare,crop   # crop throughput
+    python benchmarks/data_stages.py --detector haar --stages prepare,crop face.haar.cascade=default
     python benchmarks/data_stages.py --data folder --path ~/rafdb.zip --detector annotations
 """
 
@@ -69,6 +70,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="face.workers for the crop stage")
     parser.add_argument("--stages", default="prepare,crop,split")
     parser.add_argument("--out", help="also write the JSON to this file")
+    parser.add_argument(
+        "overrides", nargs="*", help="more overrides, e.g. face.haar.cascade=default"
+    )
     args = parser.parse_args()
     if not Path(args.path).exists():
         sys.exit(f"error: {args.path} does not exist (pass --path to a dataset file or folder)")
@@ -82,6 +86,7 @@ def main() -> None:
             f"paths.raw={tmp}/raw",
             f"paths.faces={tmp}/faces",
             f"paths.split={tmp}/split",
+            *args.overrides,
         ]
         stages = {s: run_stage(s, overrides) for s in args.stages.split(",")}
         tmp_path = Path(tmp)
@@ -94,6 +99,7 @@ def main() -> None:
         "path": args.path,
         "detector": args.detector,
         "face_workers": args.workers,
+        "overrides": args.overrides,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "stages": {s: {k: v for k, v in r.items() if k != "stdout"} for s, r in stages.items()},
         "output": {s: r["stdout"] for s, r in stages.items()},

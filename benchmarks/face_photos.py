@@ -3,6 +3,7 @@ as `dvc repro` runs it) and the precision / recall of the faces it keeps, on gen
 whose faces are known.
 
     python benchmarks/face_photos.py                              # Haar and MTCNN, conf's settings
+    python benchmarks/face_photos.py --detectors haar --cascade alt2,default --scale-factor 1.1,1.2
     python benchmarks/face_photos.py --max-side 640,480,none --verify landmarks,none --photos 40
 
 Each photo (longer side cycling through --sizes, 4:3) has 1-3 faces (scikit-image's astronaut,
@@ -25,11 +26,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from omegaconf import OmegaConf
 
 from fer_pipeline.faces import FaceCropper
 from fer_pipeline.faces.runner import crop_all
 
 ASTRONAUT_FACE = (170, 60, 280, 170)  # x1, y1, x2, y2 in skimage.data.astronaut()
+CONF = OmegaConf.to_container(OmegaConf.load(Path(__file__).parents[1] / "conf/face.yaml"))["face"]
 
 
 def distractors() -> list[np.ndarray]:
@@ -138,9 +141,22 @@ def sample_set() -> list[tuple[str, np.ndarray, list]]:
     ]  # fmt: skip
 
 
-def score_samples(max_side, verify: str, detector: str = "haar") -> dict:
-    cropper = FaceCropper(detector, multiple="all", on_failure="drop", verify=verify,
-                          haar={"max_side": max_side}, mtcnn={"max_side": max_side})  # fmt: skip
+def settings(detector: str, max_side, verify: str, haar: dict | None) -> tuple[dict, dict]:
+    """The face config: conf/face.yaml's, with ``multiple=all``, ``max_side`` ("conf": the
+    detector's own), ``verify`` and the ``haar`` options given; and what a result shows of it."""
+    max_side = CONF[detector]["max_side"] if max_side == "conf" else max_side
+    haar = {**CONF["haar"], **(haar or {}), "max_side": max_side}
+    face = {**CONF, "detector": detector, "multiple": "all", "on_failure": "drop", "verify": verify,
+            "haar": haar, "mtcnn": {**CONF["mtcnn"], "max_side": max_side}}  # fmt: skip
+    shown = {"detector": detector, "max_side": max_side}
+    if detector == "haar":
+        shown |= {k: haar[k] for k in ("cascade", "scale_factor", "min_neighbors")}
+    return face, shown | {"verify": verify}
+
+
+def score_samples(max_side, verify: str, detector: str = "haar", haar: dict | None = None) -> dict:
+    face, shown = settings(detector, max_side, verify, haar)
+    cropper = FaceCropper.from_config(face)
     kept = right = found = planted = 0
     missed, wrong = [], []
     for name, image, truth in sample_set():
@@ -156,8 +172,7 @@ def score_samples(max_side, verify: str, detector: str = "haar") -> dict:
         if good < len(boxes):
             wrong.append(f"{name}: {len(boxes) - good}")
     return {
-        "detector": detector, "max_side": max_side, "verify": verify, "faces": planted,
-        "kept": kept,
+        **shown, "faces": planted, "kept": kept,
         "precision": round(right / kept, 3) if kept else None,
         "recall": round(found / planted, 3), "missed": missed, "non_faces_kept": wrong,
     }  # fmt: skip
@@ -172,12 +187,11 @@ def iou(a, b) -> float:
 
 
 def run(
-    root: Path, truth: dict, max_side, verify: str, workers: int, step: float = 1.1,
+    root: Path, truth: dict, max_side, verify: str, workers: int, haar: dict | None = None,
     detector: str = "haar",
 ) -> dict:  # fmt: skip
-    face = {"detector": detector, "multiple": "all", "on_failure": "drop", "verify": verify,
-            "haar": {"max_side": max_side, "scale_factor": step},
-            "mtcnn": {"max_side": max_side}}  # fmt: skip
+    """The crop stage's runner over the photos with conf/face.yaml's settings, but for these."""
+    face, shown = settings(detector, max_side, verify, haar)
     cropper = FaceCropper.from_config(face)
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
@@ -194,10 +208,7 @@ def run(
         found += sum(any(iou(m, t) >= 0.3 for m in mine) for t in boxes)
     planted = sum(len(b) for b in truth.values())
     return {
-        "detector": detector,
-        "max_side": max_side,
-        "scale_factor": step if detector == "haar" else None,
-        "verify": verify,
+        **shown,
         "photos_per_s": round(len(truth) / seconds, 1),
         "seconds": round(seconds, 2),
         "faces_kept": len(kept),
@@ -207,17 +218,34 @@ def run(
     }
 
 
+def haar_variants(args) -> list[dict]:
+    """Every combination of the Haar options given on the command line (the rest: conf's)."""
+    options = {"cascade": (args.cascade, str), "scale_factor": (args.scale_factor, float),
+               "min_neighbors": (args.min_neighbors, int)}  # fmt: skip
+    variants = [{}]
+    for key, (values, kind) in options.items():
+        if values:
+            variants = [v | {key: kind(x)} for v in variants for x in values.split(",")]
+    return variants
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--photos", type=int, default=40)
+    parser.add_argument("--photos", type=int, default=100)
     parser.add_argument("--sizes", default="640,1024,2048,3000,4000")
-    parser.add_argument("--max-side", default="640,480")
-    parser.add_argument("--verify", default="landmarks,none")
+    parser.add_argument(
+        "--max-side", default="conf", help="e.g. 640,480,none; conf: each detector's"
+    )
+    parser.add_argument("--verify", default=CONF["verify"])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--detectors", default="haar,mtcnn")
-    parser.add_argument("--scale-factor", default="1.1", help="Haar's pyramid step(s)")
+    parser.add_argument("--cascade", default=None, help="Haar cascade(s), e.g. alt2,default")
+    parser.add_argument("--scale-factor", default=None, help="Haar's pyramid step(s)")
+    parser.add_argument("--min-neighbors", default=None, help="Haar's min_neighbors")
     args = parser.parse_args()
-    sides = [None if s == "none" else int(s) for s in args.max_side.split(",")]
+    sides = [
+        None if s == "none" else s if s == "conf" else int(s) for s in args.max_side.split(",")
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         truth = make_photos(root, args.photos, [int(s) for s in args.sizes.split(",")])
@@ -227,17 +255,18 @@ def main() -> None:
             "sizes": args.sizes,
             "faces_planted": sum(len(b) for b in truth.values()),
             "runs": [
-                run(root, truth, s, v, args.workers, float(f), d)
+                run(root, truth, s, v, args.workers, h, d)
                 for d in args.detectors.split(",")
                 for s in sides
                 for v in args.verify.split(",")
-                for f in (args.scale_factor.split(",") if d == "haar" else ["1.1"])
+                for h in (haar_variants(args) if d == "haar" else [None])
             ],
             "scikit_image_photos": [
-                score_samples(s, v, d)
+                score_samples(s, v, d, h)
                 for d in args.detectors.split(",")
                 for s in sides
                 for v in args.verify.split(",")
+                for h in (haar_variants(args) if d == "haar" else [None])
             ],
         }
     print(json.dumps(report, indent=2))
