@@ -38,6 +38,7 @@ from hydra.utils import instantiate
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from fer_pipeline import config as config_lib
 from fer_pipeline.data.card import CARD_NAME, read_card
@@ -170,6 +171,10 @@ def build_module(cfg: DictConfig, datamodule: FERDataModule) -> FERModule:
 def build_trainer(cfg: DictConfig, **kwargs) -> pl.Trainer:
     """``pytorch_lightning.Trainer`` from the ``trainer`` config, less the keys FERModule takes."""
     trainer_cfg = {k: v for k, v in cfg.trainer.items() if k not in MODULE_SPEED_KEYS}
+    if trainer_cfg.get("sync_batchnorm") and trainer_cfg.get("accelerator") == "cpu":
+        # torch's SyncBatchNorm runs on GPUs only; CPU processes keep their own batch statistics
+        print("train: trainer.sync_batchnorm is for GPUs; off with trainer.accelerator=cpu")
+        trainer_cfg["sync_batchnorm"] = False
     return instantiate(trainer_cfg, **kwargs)
 
 
@@ -200,16 +205,32 @@ def fingerprint(cfg: DictConfig, data_digest: str) -> str:
     return hashlib.md5(json.dumps(tree, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def relaunches_itself(cfg: DictConfig) -> bool:
+    """Whether Lightning would start the DDP ranks itself, by running this command line again in
+    new processes (not when torchrun or SLURM started one process per rank already)."""
+    strategy, devices = str(cfg.trainer.get("strategy", "auto")), cfg.trainer.get("devices", 1)
+    external = any(key in os.environ for key in ("TORCHELASTIC_RUN_ID", "SLURM_NTASKS"))
+    return strategy.startswith("ddp") and str(devices) not in ("1", "[0]") and not external
+
+
+def is_leader() -> bool:
+    """Whether this process is global rank 0 (or the only one), before any Trainer exists: from
+    the environment a launcher gives each rank (Lightning's DDP launcher, torchrun, SLURM). Only
+    the leader writes outputs and talks to MLflow; the other ranks train and return."""
+    return rank_zero_only.rank == 0 and int(os.environ.get("NODE_RANK", "0")) == 0
+
+
 @dataclass
 class Resume:
     checkpoint: str | None = None  # last.ckpt to continue from
     run_id: str | None = None  # the MLflow run to continue
 
 
-def plan_resume(cfg: DictConfig, folder: Path, digest: str) -> Resume:
+def plan_resume(cfg: DictConfig, folder: Path, digest: str, leader: bool = True) -> Resume:
     """What ``resume`` means here: the unfinished run in ``folder`` when it trains the same thing
     (``auto``), a given checkpoint, or a fresh start (an unfinished run left behind is marked
-    KILLED in MLflow, so none stays RUNNING)."""
+    KILLED in MLflow, so none stays RUNNING). Only the ``leader`` changes anything; the other DDP
+    ranks come to the same answer from the same files."""
     choice = str(cfg.resume)
     if choice not in ("auto", "never"):
         record = Path(choice).with_name(RUN_FILE)
@@ -218,8 +239,11 @@ def plan_resume(cfg: DictConfig, folder: Path, digest: str) -> Resume:
     record_path, last = folder / RUN_FILE, folder / "last.ckpt"
     record = json.loads(record_path.read_text()) if record_path.is_file() else None
     if record and choice == "auto" and last.is_file() and record["fingerprint"] == digest:
-        print(f"train: resuming run {record['run_id']} from {last}")
+        if leader:
+            print(f"train: resuming run {record['run_id']} from {last}")
         return Resume(str(last), record["run_id"])
+    if not leader:
+        return Resume()
     if record:
         why = {
             "never": "resume=never",
@@ -280,22 +304,24 @@ def train(cfg: DictConfig) -> float:
     else:
         models_dir, reports_dir = Path(cfg.paths.models), Path(cfg.paths.reports)
         ckpt_dir = Path(cfg.paths.checkpoints)
-    clean_stale(models_dir)
+    leader = is_leader()
+    if leader:
+        clean_stale(models_dir)
     card = read_card(Path(cfg.paths.split) / CARD_NAME)
     datamodule = build_datamodule(cfg)
     datamodule.setup("fit")  # bad data fails here, before any run is opened or dropped
     trains = fingerprint(cfg, card["digest"])
-    resume = plan_resume(cfg, ckpt_dir, trains)
+    resume = plan_resume(cfg, ckpt_dir, trains, leader)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     module = build_module(cfg, datamodule)
     run_name = " ".join(str(choices.get(g)) for g in ("model", "optimizer")) + f" seed{cfg.seed}"
     tags = run_tags(cfg, datamodule, choices, card)
     logger_cfg = {k: v for k, v in cfg.logger.items() if k not in ("_target_", "log_model")}
     logger = ResilientMLFlowLogger(**logger_cfg, run_name=run_name, tags=tags, run_id=resume.run_id)
-    client = logger.experiment  # an MlflowClient for the run's store
-    if resume.run_id:
+    client = logger.experiment  # an MlflowClient for the run's store (a no-op on other ranks)
+    if leader and resume.run_id:
         logger.safely("reopen the run", lambda: client.update_run(resume.run_id, "RUNNING"))
-    else:
+    elif leader:
         logger.log_hyperparams(flat_params(cfg))
         logger.safely(
             "log the dataset",
@@ -303,12 +329,13 @@ def train(cfg: DictConfig) -> float:
                 logger.experiment, logger.run_id, card, cfg.paths.split, cfg.paths.faces
             ),
         )
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    write_json(
-        ckpt_dir / RUN_FILE,
-        {"run_id": logger.run_id, "fingerprint": trains,
-         "tracking_uri": cfg.logger.tracking_uri},
-    )  # fmt: skip
+    if leader:
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        write_json(
+            ckpt_dir / RUN_FILE,
+            {"run_id": logger.run_id, "fingerprint": trains,
+             "tracking_uri": cfg.logger.tracking_uri},
+        )  # fmt: skip
 
     with ends_run(logger):
         best_cb, last_cb = checkpoint_callbacks(ckpt_dir)
@@ -323,6 +350,12 @@ def train(cfg: DictConfig) -> float:
                 module, datamodule=datamodule, ckpt_path=resume.checkpoint, weights_only=True
             )
         best_score = float(best_cb.best_model_score or 0.0)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            # DDP is over: rank 0 publishes, logs and tests alone (torchmetrics would otherwise
+            # wait for the other ranks to sync), and they return
+            torch.distributed.destroy_process_group()
+            if not trainer.is_global_zero:
+                return best_score
         best = read_checkpoint(ckpt_dir / "best.ckpt")
         publish(ckpt_dir, models_dir)
         # A sweep keeps its checkpoints in MLflow only (see the end); a single run in paths.models.
@@ -406,7 +439,8 @@ def task(cfg: DictConfig) -> float | JobFailed:
 def main(argv: list[str] | None = None) -> None:
     """Hydra's command line, with ``params.yaml`` applied first; checks the config (every swept
     value too) before any job starts."""
-    restore_outputs()
+    if is_leader():  # DDP's other ranks replay this command line while rank 0 trains
+        restore_outputs()
     parser = get_args_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
     overrides = list(args.overrides)
@@ -424,9 +458,18 @@ def main(argv: list[str] | None = None) -> None:
                 )
         uris = set()
 
+        submitit = any(o.startswith("hydra/launcher=submitit") for o in overrides)
+
         def check(cfg: DictConfig) -> None:
             check_train_config(cfg)
             uris.add(cfg.logger.tracking_uri)
+            if args.multirun and relaunches_itself(cfg) and not submitit:
+                raise PipelineError(
+                    f"trainer.strategy={cfg.trainer.strategy} with trainer.devices="
+                    f"{cfg.trainer.devices} cannot run inside a -m sweep started as one process "
+                    "(Lightning starts each rank by replaying the command line); run each setting "
+                    "on its own, under torchrun/srun, or with hydra/launcher=submitit_slurm"
+                )
 
         config_lib.check_sweep(overrides, check=check)
         for uri in sorted(uris):

@@ -103,7 +103,7 @@ class FERModule(pl.LightningModule):
         return loss
 
     def on_train_epoch_end(self) -> None:
-        self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"])
+        self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], sync_dist=True)
 
     def validation_step(self, batch, batch_idx: int) -> None:
         loss, scores, y = self.model_step(batch)
@@ -116,7 +116,7 @@ class FERModule(pl.LightningModule):
         if self.trainer.sanity_checking:  # a couple of batches of one class: not a score
             return
         self.val_acc_best(self.val_acc.compute())
-        self.log("val/acc_best", self.val_acc_best.compute())
+        self.log("val/acc_best", self.val_acc_best.compute(), sync_dist=True)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """A full checkpoint (``last.ckpt``) also holds every global RNG state, so a resumed run

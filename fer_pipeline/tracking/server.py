@@ -21,6 +21,7 @@ from typing import Any
 
 from mlflow.entities import Metric, Param
 from pytorch_lightning.loggers import MLFlowLogger
+from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from fer_pipeline.errors import PipelineError
 from fer_pipeline.io import write_json
@@ -119,6 +120,7 @@ class ResilientMLFlowLogger(MLFlowLogger):
         return True
 
     # -- logger API ----------------------------------------------------------------------
+    @rank_zero_only  # DDP: rank 0 owns the run, as in MLFlowLogger
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         now = int(time.time() * 1000)
         batch = [
@@ -130,6 +132,7 @@ class ResilientMLFlowLogger(MLFlowLogger):
         if self._may_try():
             self.flush()
 
+    @rank_zero_only  # DDP: rank 0 owns the run, as in MLFlowLogger
     def log_hyperparams(self, params) -> None:
         try:
             super().log_hyperparams(params)
@@ -137,6 +140,7 @@ class ResilientMLFlowLogger(MLFlowLogger):
             self._went_down("params", err)
             self.unsent_params += [Param(k, str(v)[:250]) for k, v in dict(params).items()]
 
+    @rank_zero_only  # DDP: rank 0 owns the run, as in MLFlowLogger
     def finalize(self, status: str = "success") -> None:
         if not self._initialized:
             return
