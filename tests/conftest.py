@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import cv2
@@ -112,6 +113,32 @@ def wait_until(condition, process: subprocess.Popen, timeout: float = 300) -> No
         assert process.poll() is None, process.communicate()[0][-3000:]
         assert time.monotonic() < deadline, f"timed out after {timeout} s"
         time.sleep(0.05)
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    """``mlflow server`` with proxied artifacts on 127.0.0.1; yields (uri, process)."""
+    port = free_port()
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+         "--artifacts-destination", str(tmp_path / "server-artifacts")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"{uri}/health", timeout=2).read()
+            break
+        except OSError:
+            assert process.poll() is None and time.monotonic() < deadline, "mlflow server down"
+            time.sleep(0.5)
+    yield uri, process
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def run_module(

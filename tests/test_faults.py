@@ -10,14 +10,13 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import TINY_EVALUATION, free_port, run_module, start_in_own_group, wait_until
+from tests.conftest import TINY_EVALUATION, run_module, start_in_own_group, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -71,32 +70,6 @@ def test_interrupted_run_resumes_into_the_same_run_and_weights(prepared_project)
     assert run_id not in {
         r.info.run_id for r in client.search_runs(["1"], "attributes.status = 'RUNNING'")
     }
-
-
-@pytest.fixture
-def mlflow_server(tmp_path):
-    """``mlflow server`` with proxied artifacts on 127.0.0.1; yields (uri, process)."""
-    port = free_port()
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-         "--artifacts-destination", str(tmp_path / "server-artifacts")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(f"{uri}/health", timeout=2).read()
-            break
-        except OSError:
-            assert process.poll() is None and time.monotonic() < deadline, "mlflow server down"
-            time.sleep(0.5)
-    yield uri, process
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def test_tracking_server_dying_mid_run_loses_no_checkpoint(prepared_project, mlflow_server):

@@ -1,0 +1,68 @@
+"""A team's MLflow server: runs log to ``mlflow server`` with proxied artifacts (clients never see
+the artifact store), and a URI that is not such a server fails at once, in one line."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import threading
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from fer_pipeline import train
+from tests.conftest import TINY_EVALUATION, run_module
+
+pytestmark = pytest.mark.slow
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def test_a_run_logs_params_metrics_checkpoint_and_model_to_the_server(
+    prepared_project, mlflow_server, tmp_path
+):
+    root, (uri, _) = prepared_project, mlflow_server
+    env = {"MLFLOW_TRACKING_URI": uri}
+    run_module("train", "trainer.max_epochs=1", *TINY_EVALUATION, cwd=root, env=env)
+
+    client = MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("fer-pipeline").experiment_id])
+    assert run.info.status == "FINISHED"
+    assert run.info.artifact_uri.startswith("mlflow-artifacts:/")  # proxied through the server
+    assert run.data.params["optimizer.lr"] and run.data.params["model.name"] == "resnet34"
+    assert {"val/acc", "train/loss", "test/accuracy"} <= set(run.data.metrics)
+    logged = {a.path for a in client.list_artifacts(run.info.run_id, "model/artifacts")}
+    assert "model/artifacts/best.ckpt" in logged
+    # The files are in the server's artifact store, the same checkpoint as models/best.ckpt ...
+    stored = list((tmp_path / "server-artifacts").rglob("best.ckpt"))
+    assert [md5(p) for p in stored] == [md5(root / "models/best.ckpt")]
+    assert (stored[0].parent.parent / "MLmodel").is_file()
+    # ... registered there, and nothing was written to a local store.
+    (version,) = client.search_model_versions("name='fer-pipeline'")
+    assert version.run_id == run.info.run_id
+    assert not (root / "mlruns").exists() and not (root / "mlflow.db").exists()
+
+
+class NotMLflow(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):  # noqa: N802 - http.server's name
+        self.send_error(404)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_uri_that_is_not_an_mlflow_server_is_one_line(project, call_main, monkeypatch):
+    server = http.server.HTTPServer(("127.0.0.1", 0), NotMLflow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    uri = f"http://127.0.0.1:{server.server_port}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    try:
+        code, _, err = call_main(train.main, "trainer.max_epochs=1")
+    finally:
+        server.shutdown()
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"error: tracking URI {uri} is not an MLflow tracking server (HTTP 404")
+    assert not (project / "mlflow.db").exists()
