@@ -501,4 +501,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # The importable module's main: its task function pickles by reference, so launchers that run
+    # sweep jobs in other processes (hydra/launcher=joblib, submitit) can send it there.
+    from fer_pipeline.train import main as importable_main
+
+    importable_main()

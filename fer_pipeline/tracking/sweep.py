@@ -33,7 +33,10 @@ class JobFailed:
     message: str
 
 
-FAILED_JOBS: list[str] = []  # this process's failed sweep jobs, for the exit status
+FAILED_JOBS: list[str] = []  # the sweep's failed jobs, for the exit status (see on_multirun_end)
+FAILED_FILE = (
+    "job_failed.txt"  # in a failed job's folder: launchers may run jobs in other processes
+)
 _OPEN_PARENT: dict[str, str] = {}  # the open parent run's id -> its tracking URI
 
 
@@ -122,15 +125,21 @@ class ParentRunCallback(Callback):
         os.environ[PARENT_RUN_ENV] = run.info.run_id
         _OPEN_PARENT[run.info.run_id] = config.logger.tracking_uri
         FAILED_JOBS.clear()
+        for stale in Path(config.hydra.sweep.dir).glob(f"*/{FAILED_FILE}"):  # a reused folder
+            stale.unlink()
 
     def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
         # A job that raised would raise again on `return_value`; train returns JobFailed instead.
+        # This runs in the job's process (another one under the joblib or submitit launchers).
         completed = job_return.status == JobStatus.COMPLETED
         value = job_return.return_value if completed else None
         if isinstance(value, JobFailed):
-            FAILED_JOBS.append(f"job {config.hydra.job.num}: {value.message}")
+            failed = Path(config.hydra.runtime.output_dir) / FAILED_FILE
+            failed.write_text(f"job {config.hydra.job.num}: {value.message}")
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        failed = [p.read_text() for p in Path(config.hydra.sweep.dir).glob(f"*/{FAILED_FILE}")]
+        FAILED_JOBS[:] = sorted(failed, key=lambda text: int(text.split()[1].rstrip(":")))
         run_id = os.environ.pop(PARENT_RUN_ENV, None)
         if not run_id:
             return
