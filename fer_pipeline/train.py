@@ -264,12 +264,14 @@ def plan_resume(cfg: DictConfig, folder: Path, digest: str, leader: bool = True)
 
 
 @contextmanager
-def ends_run(logger: ResilientMLFlowLogger):
+def ends_run(logger: ResilientMLFlowLogger | None):
     """Mark the MLflow run KILLED (Ctrl-C, SIGTERM) or FAILED (an error) when the block does
-    not finish, so no run stays RUNNING; the exception goes on."""
+    not finish, so no run stays RUNNING; the exception goes on. None: no run (a DDP rank > 0)."""
     try:
         yield
     except BaseException as err:
+        if logger is None:
+            raise
         stopped = isinstance(err, KeyboardInterrupt | SystemExit)
         status = "KILLED" if stopped else "FAILED"
         logger.safely(
@@ -288,6 +290,33 @@ def publish(checkpoints: Path, models_dir: Path) -> None:
                 os.link(checkpoints / name, tmp / name)  # same file system: no copy
             except OSError:
                 shutil.copy2(checkpoints / name, tmp / name)
+
+
+def open_run(
+    cfg: DictConfig, choices: dict, datamodule: FERDataModule, card: dict, resume: Resume,
+    ckpt_dir: Path, trains: str,
+) -> ResilientMLFlowLogger:  # fmt: skip
+    """The run's MLflow logger: the resumed run reopened, or a new run with its params and
+    dataset; its id recorded beside the checkpoints (rank 0 only: the one MLflow client)."""
+    run_name = " ".join(str(choices.get(g)) for g in ("model", "optimizer")) + f" seed{cfg.seed}"
+    tags = run_tags(cfg, datamodule, choices, card)
+    logger_cfg = {k: v for k, v in cfg.logger.items() if k not in ("_target_", "log_model")}
+    logger = ResilientMLFlowLogger(**logger_cfg, run_name=run_name, tags=tags, run_id=resume.run_id)
+    client = logger.experiment  # an MlflowClient for the run's store
+    if resume.run_id:
+        logger.safely("reopen the run", lambda: client.update_run(resume.run_id, "RUNNING"))
+    else:
+        logger.log_hyperparams(flat_params(cfg))
+        logger.safely(
+            "log the dataset",
+            lambda: log_dataset(client, logger.run_id, card, cfg.paths.split, cfg.paths.faces),
+        )
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    write_json(
+        ckpt_dir / RUN_FILE,
+        {"run_id": logger.run_id, "fingerprint": trains, "tracking_uri": cfg.logger.tracking_uri},
+    )
+    return logger
 
 
 def train(cfg: DictConfig) -> float:
@@ -314,34 +343,12 @@ def train(cfg: DictConfig) -> float:
     resume = plan_resume(cfg, ckpt_dir, trains, leader)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     module = build_module(cfg, datamodule)
-    run_name = " ".join(str(choices.get(g)) for g in ("model", "optimizer")) + f" seed{cfg.seed}"
-    tags = run_tags(cfg, datamodule, choices, card)
-    logger_cfg = {k: v for k, v in cfg.logger.items() if k not in ("_target_", "log_model")}
-    logger = ResilientMLFlowLogger(**logger_cfg, run_name=run_name, tags=tags, run_id=resume.run_id)
-    client = logger.experiment  # an MlflowClient for the run's store (a no-op on other ranks)
-    if leader and resume.run_id:
-        logger.safely("reopen the run", lambda: client.update_run(resume.run_id, "RUNNING"))
-    elif leader:
-        logger.log_hyperparams(flat_params(cfg))
-        logger.safely(
-            "log the dataset",
-            lambda: log_dataset(
-                logger.experiment, logger.run_id, card, cfg.paths.split, cfg.paths.faces
-            ),
-        )
-    if leader:
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-        write_json(
-            ckpt_dir / RUN_FILE,
-            {"run_id": logger.run_id, "fingerprint": trains,
-             "tracking_uri": cfg.logger.tracking_uri},
-        )  # fmt: skip
-
+    logger = open_run(cfg, choices, datamodule, card, resume, ckpt_dir, trains) if leader else None
     with ends_run(logger):
         best_cb, last_cb = checkpoint_callbacks(ckpt_dir)
         trainer = build_trainer(
             cfg,
-            logger=logger,
+            logger=logger or False,  # DDP's other ranks: no MLflow client at all
             callbacks=[best_cb, last_cb, StopOnSignal()],
             default_root_dir=str(job_dir),
         )
@@ -357,6 +364,7 @@ def train(cfg: DictConfig) -> float:
             if not trainer.is_global_zero:
                 return best_score
         best = read_checkpoint(ckpt_dir / "best.ckpt")
+        client = logger.experiment  # an MlflowClient for the run's store
         publish(ckpt_dir, models_dir)
         # A sweep keeps its checkpoints in MLflow only (see the end); a single run in paths.models.
         model_uri = None

@@ -4,6 +4,10 @@ metrics synced across the ranks, outputs written once, by rank 0."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -46,6 +50,28 @@ def test_ddp_on_two_cpu_processes_trains_one_run(prepared_project):
     ]  # fmt: skip
     assert not (prepared_project / "checkpoints").exists()
     assert [int(v.version) for v in client.search_model_versions("name='fer-pipeline'")] == [1]
+
+
+def test_torchrun_starts_the_ranks_and_rank_0_alone_writes(prepared_project):
+    """torchrun (as on several nodes, or under SLURM's srun) starts every rank itself: each runs
+    the whole command, and Lightning takes the processes it is given."""
+    torchrun = Path(sys.executable).parent / "torchrun"
+    command = [str(torchrun), "--standalone", "--nproc-per-node", "2",
+               "-m", "fer_pipeline.train", *DDP, *TINY]  # fmt: skip
+    result = subprocess.run(command, cwd=prepared_project, capture_output=True, text=True,
+                            timeout=600, env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in result.stderr
+    for line in (
+        "train: best val/acc",
+        "train: registered fer-pipeline version 1",
+        "test: accuracy",
+    ):
+        assert result.stdout.count(line) == 1, result.stdout
+    client = MlflowClient()
+    (run,) = client.search_runs(client.get_experiment_by_name("fer-pipeline").experiment_id)
+    assert run.info.status == "FINISHED" and "test/accuracy" in run.data.metrics
+    assert (prepared_project / "models/best.ckpt").is_file()
 
 
 def test_ddp_inside_a_one_process_sweep_is_refused_before_any_job(prepared_project):
