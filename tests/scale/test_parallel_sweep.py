@@ -32,6 +32,7 @@ def sweep(root, *launcher: str) -> dict:
             for r in children
         ),
         "rows": sorted(line.split("|")[1].strip() for line in table if line.startswith("| ")),
+        "versions": sorted(int(v.version) for v in client.search_model_versions("")),
         "output": result.stdout,
     }
 
@@ -42,7 +43,7 @@ def test_a_parallel_sweep_matches_the_serial_one(prepared_project, tmp_path):
     serial = sweep(prepared_project)
     parallel = sweep(parallel_root, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
     assert "Joblib.Parallel(n_jobs=2" in parallel["output"]  # the jobs did run side by side
-    for key in ("parent", "children", "rows"):
+    for key in ("parent", "children", "rows", "versions"):  # both jobs registered, in parallel too
         assert parallel[key] == serial[key], key
     assert serial["parent"][1] == "FINISHED" and len(serial["children"]) == 2
     assert os.path.isdir(parallel_root / "multirun")
