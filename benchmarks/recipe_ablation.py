@@ -3,7 +3,7 @@ each undo one choice, then score the recipe's best checkpoint on val with each t
 augmentation. Prints one JSON object (val accuracy per epoch and best, per variant; val accuracy
 per TTA mode) and writes it to --out. Every training run is an MLflow run as usual.
 
-Run it in a project whose data stages ran on FER2013 (README "The FER2013 recipe"):
+Run it in a project whose data stages ran on FER2013 (docs/training.md, "The FER2013 recipe"):
 
     python benchmarks/recipe_ablation.py                         # the full runs (GPU)
     python benchmarks/recipe_ablation.py --cpu --epochs 3 --train-batches 50 --batch-size 64
