@@ -25,6 +25,7 @@ from fer_pipeline.dvc_outputs import restore_outputs
 from fer_pipeline.errors import PipelineError, exit_on_error
 from fer_pipeline.evaluation.report import check_evaluation, write_test_report
 from fer_pipeline.models.module import load_trained
+from fer_pipeline.quiet import quiet_libraries
 
 PREPROCESSING = ("input_size", "mean", "std")  # loader keys the model was trained with
 
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     restore_outputs()
     cfg = load_config(sys.argv[1:] if argv is None else argv)
     check_evaluation(cfg)
+    quiet_libraries()
     reports = Path(cfg.paths.reports)
     train_json = reports / "train.json"
     if not train_json.is_file():

@@ -56,6 +56,7 @@ from fer_pipeline.models.interrupt import (
     install_interrupt_handlers,
 )
 from fer_pipeline.models.module import FERModule
+from fer_pipeline.quiet import quiet_libraries
 from fer_pipeline.tracking.dataset import log_dataset
 from fer_pipeline.tracking.provenance import dvc_hashes, file_md5, flat_params, git_commit
 from fer_pipeline.tracking.registry import REGISTERED_MODEL, register
@@ -357,6 +358,8 @@ def train(cfg: DictConfig) -> float:
                 module, datamodule=datamodule, ckpt_path=resume.checkpoint, weights_only=True
             )
         best_score = float(best_cb.best_model_score or 0.0)
+        if trainer.world_size > 1 and trainer.is_global_zero:
+            print(f"train: trained in {trainer.world_size} processes ({cfg.trainer.strategy})")
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             # DDP is over: rank 0 publishes, logs and tests alone (torchmetrics would otherwise
             # wait for the other ranks to sync), and they return
@@ -487,6 +490,7 @@ def main(argv: list[str] | None = None) -> None:
         raise PipelineError("only one of --run, --multirun, --cfg, --info and -sc can be given")
     if not args.hydra_help:  # Hydra's help composes its own config only: no experiment choices
         args.overrides = config_lib.with_params(overrides)
+    quiet_libraries()
     install_interrupt_handlers()  # Ctrl-C, SIGTERM: checkpoints kept, run KILLED
     try:
         _run_hydra(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import warnings
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -131,15 +132,19 @@ def save(checkpoint: Path, path: Path, classes: list[str], example=None) -> Path
     example_frame = None
     if example is not None:
         example_frame = model_input([example], ["example"])
-    save_model(
-        path=str(path),
-        python_model=str(Path(__file__).with_name("mlflow_entry.py")),
-        artifacts={"checkpoint": str(checkpoint)},
-        signature=signature(classes),
-        input_example=example_frame,
-        pip_requirements=requirements(),
-        metadata={"fer_pipeline": {"classes": list(classes), "key_columns": KEY_COLUMNS}},
-    )
+    with warnings.catch_warnings():
+        # validating the example, MLflow hints that integer output columns (frame, face) cannot
+        # hold missing values; the signature declares them, and empty frames are null-free
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        save_model(
+            path=str(path),
+            python_model=str(Path(__file__).with_name("mlflow_entry.py")),
+            artifacts={"checkpoint": str(checkpoint)},
+            signature=signature(classes),
+            input_example=example_frame,
+            pip_requirements=requirements(),
+            metadata={"fer_pipeline": {"classes": list(classes), "key_columns": KEY_COLUMNS}},
+        )
     if not (path / CHECKPOINT_IN_MODEL).is_file():  # Recognizer.load finds it there
         raise RuntimeError(f"{path}: the model keeps its checkpoint elsewhere than "
                            f"{CHECKPOINT_IN_MODEL}")  # fmt: skip

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import mlflow.data
@@ -33,19 +34,23 @@ def log_dataset(
     split_dir, faces_dir = Path(split_dir), Path(faces_dir)
     manifest = pd.read_csv(split_dir / "manifest.csv")
     origin = card.get("source_card", {}).get("origin", {})
-    dataset = mlflow.data.from_pandas(
-        manifest,
-        source=local_source(split_dir / "manifest.csv"),
-        targets="label",
-        name=card["name"],
-        digest=card["digest"],
-    )
+    with warnings.catch_warnings():
+        # MLflow hints that integer columns cannot hold missing values; labels are never missing
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        dataset = mlflow.data.from_pandas(
+            manifest,
+            source=local_source(split_dir / "manifest.csv"),
+            targets="label",
+            name=card["name"],
+            digest=card["digest"],
+        )
+        entity = dataset._to_mlflow_entity()  # the schema is inferred here
     tags = [
         InputTag("mlflow.data.context", "training"),
         InputTag("fer.source_file", str(origin.get("file", ""))),
         InputTag("fer.source_md5", str(origin.get("md5", ""))),
     ]
-    client.log_inputs(run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), tags=tags)])
+    client.log_inputs(run_id, datasets=[DatasetInput(entity, tags=tags)])
     files = [split_dir / n for n in ARTIFACTS] + [faces_dir / n for n in FACE_ARTIFACTS]
     for path in files:
         if path.is_file():

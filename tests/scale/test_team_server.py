@@ -26,7 +26,11 @@ def test_a_run_logs_params_metrics_checkpoint_and_model_to_the_server(
 ):
     root, (uri, _) = prepared_project, mlflow_server
     env = {"MLFLOW_TRACKING_URI": uri}
-    run_module("train", "trainer.max_epochs=1", *TINY_EVALUATION, cwd=root, env=env)
+    result = run_module("train", "trainer.max_epochs=1", *TINY_EVALUATION, cwd=root, env=env)
+    (root / "train.log").write_text(result.stdout + result.stderr)
+    noise = ("GPU available", "TPU available", "Tip:", "limit_train_batches", "LeafSpec",
+             "Inferred schema")  # fmt: skip
+    assert not [n for n in noise if n in result.stdout + result.stderr], result.stderr
 
     client = MlflowClient(uri)
     (run,) = client.search_runs([client.get_experiment_by_name("fer-pipeline").experiment_id])
