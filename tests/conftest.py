@@ -3,6 +3,7 @@ folder, so stages, DVC and Hydra run for real on small data without touching the
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -194,8 +195,11 @@ def prepared_project(split_project, tmp_path, monkeypatch) -> Path:
 def call_main(capsys):
     """Run a stage's ``main(argv)`` in this process, as its command line would (much faster than
     a subprocess: no imports); returns ``(exit status, stdout, stderr)``. The signal handlers a
-    stage installs are put back afterwards."""
+    stage installs, and the logging handlers Hydra sets up (on this test's captured stderr, closed
+    after it), are put back afterwards."""
     saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    loggers = [logging.root, *(logging.getLogger(n) for n in list(logging.root.manager.loggerDict))]
+    handlers = {id(lg): (lg, list(lg.handlers), lg.level) for lg in loggers}
 
     def call(main, *args: str) -> tuple[int, str, str]:
         try:
@@ -210,6 +214,9 @@ def call_main(capsys):
     for sig, handler in saved.items():
         signal.signal(sig, handler)
     signal.set_wakeup_fd(-1)
+    for logger, before, level in handlers.values():
+        logger.handlers[:] = before
+        logger.setLevel(level)
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,8 @@ import torch
 from fer_pipeline.config import load_config
 from fer_pipeline.data.datamodule import build_datamodule, keep_batch
 from fer_pipeline.errors import PipelineError
+from fer_pipeline.fit import build_module, build_trainer, class_weights
 from fer_pipeline.models.module import FERModule
-from fer_pipeline.train import build_module, build_trainer, class_weights
 
 
 def test_class_weights_balance_the_loss():

@@ -3,6 +3,9 @@ one line before anything starts (in-process, in a tiny project without data)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import yaml
 
@@ -67,3 +70,18 @@ def test_unreachable_tracking_server_fails_at_once_naming_it(project, call_main,
     code, _, err = call_main(train.main, "trainer.max_epochs=1")  # no data prepared: fails before
     assert code == 2 and err.count("\n") == 1
     assert f"tracking URI {uri} cannot be reached" in err
+
+
+@pytest.mark.parametrize("flag", ["--help", "--cfg"])
+def test_help_and_config_printing_import_no_training_stack(project, flag):
+    """`--help` and `--cfg job` answer without importing torch, Lightning or MLflow (which take
+    seconds): benchmarks/startup.py measures how long they take."""
+    code = (
+        "import sys\nfrom fer_pipeline import train\n"
+        f"try:\n    train.main([{flag!r}] + (['job'] if {flag!r} == '--cfg' else []))\n"
+        "except SystemExit:\n    pass\n"
+        "print('HEAVY', [m for m in ('torch', 'pytorch_lightning', 'mlflow') if m in sys.modules])"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True,
+                            text=True, timeout=120)  # fmt: skip
+    assert "HEAVY []" in result.stdout, result.stdout[-2000:] + result.stderr[-2000:]

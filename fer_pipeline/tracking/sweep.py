@@ -16,10 +16,10 @@ from omegaconf import DictConfig
 
 from fer_pipeline.errors import PipelineError
 from fer_pipeline.evaluation.compare import compare_runs
+from fer_pipeline.tracking import PARENT_RUN_ENV
 from fer_pipeline.tracking.registry import crown_best
 from fer_pipeline.tracking.runs import find_runs, runs_of
 
-PARENT_RUN_ENV = "FER_PIPELINE_PARENT_RUN_ID"
 SWEEP_KEYS_TAG = "fer.sweep_keys"  # the config keys a sweep varies, comma-separated
 DEFAULT_BY = ("model", "optimizer")  # a setting, when nothing says otherwise
 SUMMARY_METRICS = ("val/acc_best", "test/accuracy", "test/f1_macro", "test/specificity_macro")

@@ -1,0 +1,16 @@
+"""Which process this is when several train one model (DDP), read from the environment its
+launcher set (Lightning's DDP launcher, torchrun, SLURM), as Lightning itself reads it, but without
+importing Lightning (the command line's ``--help`` must stay fast)."""
+
+from __future__ import annotations
+
+import os
+
+RANK_VARIABLES = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")  # Lightning's order
+
+
+def is_leader() -> bool:
+    """Whether this process is global rank 0 (or the only one), before any Trainer exists. Only
+    the leader writes outputs and talks to MLflow; the other ranks train and return."""
+    rank = next((int(os.environ[k]) for k in RANK_VARIABLES if k in os.environ), 0)
+    return rank == 0 and int(os.environ.get("NODE_RANK", "0")) == 0
