@@ -47,17 +47,3 @@ def test_a_parallel_sweep_matches_the_serial_one(prepared_project, tmp_path):
         assert parallel[key] == serial[key], key
     assert serial["parent"][1] == "FINISHED" and len(serial["children"]) == 2
     assert os.path.isdir(parallel_root / "multirun")
-
-
-def test_a_failing_job_in_a_parallel_sweep_fails_the_sweep(prepared_project):
-    result = run_module("train", "-m", "model.net.stem=imagenet,bogus", *TINY_EVALUATION,
-                        "hydra/launcher=joblib", cwd=prepared_project, check=False)  # fmt: skip
-    assert result.returncode == 2, result.stderr[-3000:]
-    assert (
-        result.stderr.strip()
-        .splitlines()[-1]
-        .startswith("error: 1 sweep job(s) failed (job 1: model.net.stem")
-    )
-    client = MlflowClient()
-    (parent,) = client.search_runs(["1"], "tags.`fer.kind` = 'sweep'")
-    assert parent.info.status == "FAILED"
