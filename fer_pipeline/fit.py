@@ -325,14 +325,14 @@ def train(cfg: DictConfig) -> float:
                 module, datamodule=datamodule, ckpt_path=resume.checkpoint, weights_only=True
             )
         best_score = float(best_cb.best_model_score or 0.0)
-        if trainer.world_size > 1 and trainer.is_global_zero:
-            print(f"train: trained in {trainer.world_size} processes ({cfg.trainer.strategy})")
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             # DDP is over: rank 0 publishes, logs and tests alone (torchmetrics would otherwise
             # wait for the other ranks to sync), and they return
             torch.distributed.destroy_process_group()
-            if not trainer.is_global_zero:
-                return best_score
+        if not leader:
+            return best_score
+        if trainer.world_size > 1:
+            print(f"train: trained in {trainer.world_size} processes ({cfg.trainer.strategy})")
         best = read_checkpoint(ckpt_dir / "best.ckpt")
         client = logger.experiment  # an MlflowClient for the run's store
         publish(ckpt_dir, models_dir)

@@ -27,6 +27,7 @@ import cv2
 from fer_pipeline.errors import PipelineError, exit_on_error
 from fer_pipeline.inference.annotate import draw
 from fer_pipeline.inference.inputs import INPUT_ERRORS
+from fer_pipeline.quiet import quiet_libraries
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -109,6 +110,7 @@ class Annotator:
 @exit_on_error
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    quiet_libraries()  # no MLflow download bar when --model is a registry or run URI
     from tqdm import tqdm
 
     from fer_pipeline.inference import Recognizer, columns

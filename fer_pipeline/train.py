@@ -59,12 +59,6 @@ def task(cfg: DictConfig):
         return JobFailed(message)
 
 
-def failed_jobs() -> list[str]:
-    from fer_pipeline.tracking.sweep import FAILED_JOBS
-
-    return FAILED_JOBS
-
-
 @exit_on_error
 def main(argv: list[str] | None = None) -> None:
     """Hydra's command line, with ``params.yaml`` applied first; checks the config (every swept
@@ -131,11 +125,14 @@ def main(argv: list[str] | None = None) -> None:
             status = "KILLED" if isinstance(err, KeyboardInterrupt | SystemExit) else "FAILED"
             end_parent_run(status)
         raise
-    if args.multirun and (failed := failed_jobs()):
-        raise PipelineError(
-            f"{len(failed)} sweep job(s) failed ({'; '.join(failed)}); the table covers "
-            "the jobs that finished"
-        )
+    if args.multirun:
+        from fer_pipeline.tracking.sweep import FAILED_JOBS  # collected at the sweep's end
+
+        if FAILED_JOBS:
+            raise PipelineError(
+                f"{len(FAILED_JOBS)} sweep job(s) failed ({'; '.join(FAILED_JOBS)}); the table "
+                "covers the jobs that finished"
+            )
 
 
 if __name__ == "__main__":

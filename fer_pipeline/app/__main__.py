@@ -7,6 +7,7 @@ import socket
 import sys
 
 from fer_pipeline.errors import PipelineError, exit_on_error
+from fer_pipeline.quiet import quiet_libraries
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -43,6 +44,7 @@ def check_port(host: str, port: int) -> None:
 @exit_on_error
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    quiet_libraries()  # a server log without MLflow's download bars and info lines
     import uvicorn
 
     from fer_pipeline.app.server import create_app

@@ -149,7 +149,6 @@ def create_app(
 ) -> FastAPI:
     if tracking_uri:  # where Recognizer.load reads models:/ URIs
         os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a quiet server log
     app = FastAPI(title="fer-pipeline", docs_url=None, redoc_url=None, openapi_url=None)
     models = Models(tracking_uri, device, precision)
     samples = split_samples(manifest, faces_dir)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 from mlflow.entities import Run
-from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -89,7 +87,6 @@ def setting_value(run: Run, key: str) -> str | None:
 def read_predictions(client: MlflowClient, run: Run, folder: Path) -> dict[str, bool] | None:
     """``{test face path: predicted correctly}`` from the run's ``reports/predictions.csv``;
     ``None`` when the run has none (tested before predictions were logged)."""
-    os.environ.setdefault(MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name, "false")  # one bar per run
     try:
         local = client.download_artifacts(run.info.run_id, PREDICTIONS_ARTIFACT, str(folder))
     except (MlflowException, OSError):

@@ -21,7 +21,6 @@ from typing import Any
 
 from mlflow.entities import Metric, Param
 from pytorch_lightning.loggers import MLFlowLogger
-from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from fer_pipeline.errors import PipelineError
 from fer_pipeline.io import write_json
@@ -72,7 +71,7 @@ class ResilientMLFlowLogger(MLFlowLogger):
     order and with their original steps and times, at the next call after ``retry_every_s``
     seconds, and at the end of the run (:meth:`flush`). What could still not be sent is written
     to ``mlflow_unsent.json`` by :meth:`report_unsent` and named in one line. Checkpoints are the
-    trainer's business and stay on disk whatever happens here.
+    trainer's business and stay on disk whatever happens here. Under DDP only rank 0 makes one.
     """
 
     def __init__(self, *args, retry_every_s: float = 30.0, **kwargs):
@@ -120,7 +119,6 @@ class ResilientMLFlowLogger(MLFlowLogger):
         return True
 
     # -- logger API ----------------------------------------------------------------------
-    @rank_zero_only  # DDP: rank 0 owns the run, as in MLFlowLogger
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         now = int(time.time() * 1000)
         batch = [
@@ -132,7 +130,6 @@ class ResilientMLFlowLogger(MLFlowLogger):
         if self._may_try():
             self.flush()
 
-    @rank_zero_only  # DDP: rank 0 owns the run, as in MLFlowLogger
     def log_hyperparams(self, params) -> None:
         try:
             super().log_hyperparams(params)
@@ -140,7 +137,6 @@ class ResilientMLFlowLogger(MLFlowLogger):
             self._went_down("params", err)
             self.unsent_params += [Param(k, str(v)[:250]) for k, v in dict(params).items()]
 
-    @rank_zero_only  # DDP: rank 0 owns the run, as in MLFlowLogger
     def finalize(self, status: str = "success") -> None:
         if not self._initialized:
             return

@@ -3,18 +3,12 @@ pulls them and has nothing to rerun. (A local folder here; S3, GCS or SSH by `dv
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 import pytest
 
+from fer_pipeline.tracking.provenance import file_md5
 from tests.test_pipeline import dvc, sh, stages_run
 
 pytestmark = pytest.mark.slow
-
-
-def md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()
 
 
 def test_push_from_one_clone_and_pull_into_another_leaves_nothing_to_rerun(project, tmp_path):
@@ -31,7 +25,7 @@ def test_push_from_one_clone_and_pull_into_another_leaves_nothing_to_rerun(proje
     assert not (clone / "models").exists() and not (clone / "data/split").exists()
     dvc("pull", cwd=clone)
     for rel in ("models/best.ckpt", "data/split/manifest.csv", "reports/metrics.json"):
-        assert md5(clone / rel) == md5(project / rel), rel
+        assert file_md5(clone / rel) == file_md5(project / rel), rel
     again = dvc("repro", cwd=clone).stdout
     assert stages_run(again) == set(), again
     assert "Data and pipelines are up to date." in dvc("status", cwd=clone).stdout
