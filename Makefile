@@ -8,7 +8,7 @@ UV_VERSION := 0.13.9
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: install install-test demo test lint ui app notebooks
+.PHONY: install install-test demo test lint ui app notebooks experiments
 
 $(UV):
 	python3 -m venv $(VENV)
@@ -28,7 +28,14 @@ install-test: $(UV)
 
 demo: install
 	dvc repro
-	@echo "Metrics: reports/metrics.json; runs: mlflow ui (from this folder), then http://127.0.0.1:5000"
+	@echo "Scores: reports/scores.json (all: reports/metrics.json); experiments: make experiments;"
+	@echo "plots: dvc plots show; runs: mlflow ui (from this folder), then http://127.0.0.1:5000"
+
+# `dvc exp show` without the columns of code and data hashes (every dependency of every stage) and
+# of the bootstrap intervals: params, the run id, validation and test scores.
+experiments: install
+	dvc exp show --drop '^(fer_pipeline|conf|data)/|^models$$|^ci\.|tracking_uri|best_checkpoint|experiment_id|_weighted|top2'
+
 
 test: install-test
 	pytest

@@ -42,9 +42,9 @@ from fer_pipeline.config import load_config
 from fer_pipeline.data.datamodule import FERDataModule
 from fer_pipeline.data.packed import PACKED_DIR, pack_splits
 from fer_pipeline.data.split import read_manifest
+from fer_pipeline.hashing import file_md5
 from fer_pipeline.models.checkpoint import build_net
 from fer_pipeline.models.module import FERModule
-from fer_pipeline.tracking.provenance import file_md5
 
 CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 MODES = ("fusion", "ensemble", "resnet50", "resnet34")

@@ -21,8 +21,8 @@ from mlflow.tracking import MlflowClient
 
 from fer_pipeline.config import load_config
 from fer_pipeline.errors import PipelineError, exit_on_error
-from fer_pipeline.evaluation.compare import compare_runs
 from fer_pipeline.quiet import quiet_libraries
+from fer_pipeline.tracking.compare_runs import compare_runs
 from fer_pipeline.tracking.registry import crown_best
 from fer_pipeline.tracking.runs import find_runs, runs_of
 from fer_pipeline.tracking.sweep import setting_keys

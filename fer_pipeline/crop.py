@@ -24,7 +24,7 @@ from omegaconf import OmegaConf
 
 from fer_pipeline.config import load_config
 from fer_pipeline.data.card import CARD_NAME, SOURCE_CARD, read_card
-from fer_pipeline.data.image_folder import (
+from fer_pipeline.data.layout import (
     read_annotations,
     read_image_folder,
     write_info,

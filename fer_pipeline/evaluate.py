@@ -17,6 +17,7 @@ import json
 import sys
 from pathlib import Path
 
+from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
 from fer_pipeline.config import load_config
@@ -26,6 +27,7 @@ from fer_pipeline.errors import PipelineError, exit_on_error
 from fer_pipeline.evaluation.report import check_evaluation, write_test_report
 from fer_pipeline.models.module import load_trained
 from fer_pipeline.quiet import quiet_libraries
+from fer_pipeline.tracking.test_report import log_test_report
 
 PREPROCESSING = ("input_size", "mean", "std")  # loader keys the model was trained with
 
@@ -57,14 +59,9 @@ def main(argv: list[str] | None = None) -> None:
     module = load_trained(Path(cfg.paths.models) / "best.ckpt")
     datamodule = checkpoint_datamodule(cfg, module)
     metrics = write_test_report(
-        module,
-        datamodule,
-        reports,
-        cfg.evaluation,
-        run["mlflow_run_id"],
-        run["tracking_uri"],
-        accelerator=cfg.trainer.accelerator,
+        module, datamodule, reports, cfg.evaluation, accelerator=cfg.trainer.accelerator
     )
+    log_test_report(MlflowClient(run["tracking_uri"]), run["mlflow_run_id"], metrics, reports)
     summary = ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items())
     print(f"evaluate: {summary} (run {run['mlflow_run_id']})")
 

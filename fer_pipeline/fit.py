@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +26,13 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from fer_pipeline.data.card import CARD_NAME, read_card
 from fer_pipeline.data.datamodule import FERDataModule, build_datamodule, loader_choice_problems
 from fer_pipeline.errors import PipelineError
-from fer_pipeline.evaluation.report import check_evaluation, log_test_report, write_test_report
+from fer_pipeline.evaluation.report import check_evaluation, write_test_report
+from fer_pipeline.hashing import file_md5
 from fer_pipeline.inference.mlflow_model import MODEL_ARTIFACT, example_face, log_model
 from fer_pipeline.inference.mlflow_model import save as save_model
 from fer_pipeline.io import atomic_dir, clean_stale, write_json
 from fer_pipeline.models.checkpoint import build_net, read_checkpoint
+from fer_pipeline.models.history import EpochHistory
 from fer_pipeline.models.interrupt import (
     StopOnSignal,
     between_batches,
@@ -38,13 +41,19 @@ from fer_pipeline.models.module import FERModule
 from fer_pipeline.ranks import is_leader
 from fer_pipeline.tracking import PARENT_RUN_ENV
 from fer_pipeline.tracking.dataset import log_dataset
-from fer_pipeline.tracking.provenance import dvc_hashes, file_md5, flat_params, git_commit
+from fer_pipeline.tracking.experiment import ensure_experiment
+from fer_pipeline.tracking.provenance import dvc_hashes, flat_params, git_commit
 from fer_pipeline.tracking.registry import REGISTERED_MODEL, register
 from fer_pipeline.tracking.server import ResilientMLFlowLogger
+from fer_pipeline.tracking.system_metrics import SystemMetrics
+from fer_pipeline.tracking.test_report import log_test_report
 
 CHOICE_GROUPS = ("data", "model", "optimizer", "scheduler", "trainer")
 # Keys of the trainer config that FERModule takes; the rest are pytorch_lightning.Trainer arguments.
 MODULE_SPEED_KEYS = ("channels_last", "compile", "compile_backend")
+# Keys of the logger config that are ours, not the MLflow logger's.
+LOGGER_OWN_KEYS = ("_target_", "log_model", "system_metrics_s")
+CURVES = "train_curves.csv"  # per-epoch losses, accuracies and lr (a DVC plot)
 RUN_FILE = "run.json"  # beside an unfinished run's checkpoints: its MLflow run and fingerprint
 # Keys that do not change what is trained: a run may resume across a change of these.
 NOT_TRAINING = ("resume", "evaluate_after_fit", "evaluation", "compare", "hydra")
@@ -260,16 +269,33 @@ def publish(checkpoints: Path, models_dir: Path) -> None:
                 shutil.copy2(checkpoints / name, tmp / name)
 
 
+def run_name(cfg: DictConfig, choices: dict) -> str:
+    """``fusion adam seed42``, then what else the job's overrides set, then where it ran: ``sweep
+    <parent run> #<job>``, ``dvc <time>`` or ``<time>``, so no two runs share a name."""
+    head = " ".join(str(choices.get(g)) for g in ("model", "optimizer")) + f" seed{cfg.seed}"
+    hydra_cfg = HydraConfig.get()
+    named = ("model", "optimizer", "seed", "experiment")
+    extra = [o for o in hydra_cfg.overrides.task if o.split("=", 1)[0].lstrip("+~") not in named]
+    if parent := os.environ.get(PARENT_RUN_ENV):
+        where = f"sweep {parent[:8]} #{hydra_cfg.job.num}"
+    else:
+        now = time.strftime("%Y-%m-%d %H:%M:%S")
+        where = f"dvc {now}" if os.environ.get("DVC_STAGE") else now
+    return " ".join([head, *extra, "·", where])
+
+
 def open_run(
     cfg: DictConfig, choices: dict, datamodule: FERDataModule, card: dict, resume: Resume,
     ckpt_dir: Path, trains: str,
 ) -> ResilientMLFlowLogger:  # fmt: skip
     """The run's MLflow logger: the resumed run reopened, or a new run with its params and
     dataset; its id recorded beside the checkpoints (rank 0 only: the one MLflow client)."""
-    run_name = " ".join(str(choices.get(g)) for g in ("model", "optimizer")) + f" seed{cfg.seed}"
     tags = run_tags(cfg, datamodule, choices, card)
-    logger_cfg = {k: v for k, v in cfg.logger.items() if k not in ("_target_", "log_model")}
-    logger = ResilientMLFlowLogger(**logger_cfg, run_name=run_name, tags=tags, run_id=resume.run_id)
+    logger_cfg = {k: v for k, v in cfg.logger.items() if k not in LOGGER_OWN_KEYS}
+    ensure_experiment(MlflowClient(cfg.logger.tracking_uri), cfg.logger.experiment_name)
+    logger = ResilientMLFlowLogger(
+        **logger_cfg, run_name=run_name(cfg, choices), tags=tags, run_id=resume.run_id
+    )
     client = logger.experiment  # an MlflowClient for the run's store
     if resume.run_id:
         logger.safely("reopen the run", lambda: client.update_run(resume.run_id, "RUNNING"))
@@ -285,6 +311,12 @@ def open_run(
         {"run_id": logger.run_id, "fingerprint": trains, "tracking_uri": cfg.logger.tracking_uri},
     )
     return logger
+
+
+def system_metrics(cfg: DictConfig, resume: Resume) -> list[SystemMetrics]:
+    """The system-metrics callback, unless ``logger.system_metrics_s`` is null."""
+    interval = cfg.logger.get("system_metrics_s")
+    return [SystemMetrics(interval, resumed=bool(resume.run_id))] if interval else []
 
 
 def train(cfg: DictConfig) -> float:
@@ -314,10 +346,11 @@ def train(cfg: DictConfig) -> float:
     logger = open_run(cfg, choices, datamodule, card, resume, ckpt_dir, trains) if leader else None
     with ends_run(logger):
         best_cb, last_cb = checkpoint_callbacks(ckpt_dir)
+        history = EpochHistory()
         trainer = build_trainer(
             cfg,
             logger=logger or False,  # DDP's other ranks: no MLflow client at all
-            callbacks=[best_cb, last_cb, StopOnSignal()],
+            callbacks=[best_cb, last_cb, history, StopOnSignal(), *system_metrics(cfg, resume)],
             default_root_dir=str(job_dir),
         )
         with between_batches():  # Ctrl-C stops at a batch end, never inside a write
@@ -370,6 +403,7 @@ def train(cfg: DictConfig) -> float:
             "best_epoch": int(best["epoch"]),
             "val_acc_best": best_score,  # = the run's last val/acc_best metric
         }
+        history.write(reports_dir / CURVES)
         write_json(reports_dir / "train.json", summary)
         print(f"train: best val/acc {best_score:.4f} (epoch {best['epoch']}), run {logger.run_id}")
 

@@ -1,6 +1,6 @@
 """Stage ``prepare``: materialise the raw dataset under ``paths.raw`` (``data/raw``).
 
-Writes the image-folder layout (:mod:`fer_pipeline.data.image_folder`) and the source's dataset card
+Writes the image-folder layout (:mod:`fer_pipeline.data.layout`) and the source's dataset card
 (``card.json`` / ``card.md``: source file and checksum, counts per official split and class, image
 sizes and modes, a content digest).
 
@@ -13,7 +13,7 @@ import sys
 
 from fer_pipeline.config import load_config
 from fer_pipeline.data.card import source_card, write_card
-from fer_pipeline.data.image_folder import read_image_folder
+from fer_pipeline.data.layout import read_image_folder
 from fer_pipeline.data.sources import get_source
 from fer_pipeline.dvc_outputs import restore_outputs
 from fer_pipeline.errors import exit_on_error

@@ -21,7 +21,7 @@ import sys
 
 from fer_pipeline.config import load_config
 from fer_pipeline.data.card import SOURCE_CARD, read_card, split_card, write_card
-from fer_pipeline.data.image_folder import read_image_folder
+from fer_pipeline.data.layout import read_image_folder
 from fer_pipeline.data.leakage import (
     duplicate_groups,
     find_duplicates,
@@ -33,8 +33,8 @@ from fer_pipeline.data.packed import PACKED_DIR, pack_splits
 from fer_pipeline.data.split import SPLITS, assign_splits, read_manifest, write_manifest
 from fer_pipeline.dvc_outputs import restore_outputs
 from fer_pipeline.errors import PipelineError, exit_on_error
+from fer_pipeline.hashing import file_md5
 from fer_pipeline.io import atomic_dir, write_json
-from fer_pipeline.tracking.provenance import file_md5
 
 
 def check_nonempty(splits: list[str | None], cfg, when: str = "") -> None:

@@ -9,7 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from fer_pipeline.compare import main
-from fer_pipeline.evaluation.compare import COLUMNS
+from fer_pipeline.evaluation.compare_stats import COLUMNS
 
 CLASSES = "angry,disgust,fear,happy,sad,surprise,neutral"
 

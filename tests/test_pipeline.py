@@ -62,7 +62,7 @@ def all_runs(project: Path):
     return client, client.search_runs([experiment.experiment_id])
 
 
-def test_dvc_repro_end_to_end(project):
+def test_dvc_repro_end_to_end(project, tmp_path):
     sh("git", "init", "-q", cwd=project)
     dvc("init", "-q", cwd=project)
     first = dvc("repro", cwd=project).stdout
@@ -101,9 +101,16 @@ def test_dvc_repro_end_to_end(project):
         assert (project / "reports/occlusion" / picture).read_bytes()[:4] == b"\x89PNG"
     shown = dvc("metrics", "show", "--json", cwd=project).stdout
     assert '"ci"' in shown and '"top2_accuracy"' in shown
+    assert '"per_class"' not in shown  # the headline (scores.json); metrics.json has the rest
+    with (project / "reports/train_curves.csv").open() as f:
+        curves = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in curves] == list(range(len(curves))) and curves
+    assert {"train_loss", "train_acc", "val_loss", "val_acc", "lr"} <= set(curves[0])
     plots = dvc("plots", "show", "--json", cwd=project).stdout
     for picture in ("confusion_matrix.png", "occlusion/overlays.png", "occlusion/mean_maps.png"):
         assert f"reports/{picture}" in plots
+    for curve in ("Accuracy per epoch", "Loss per epoch", "Test confusion matrix"):
+        assert curve in plots  # drawn by DVC from train_curves.csv and predictions.csv
 
     # The MLflow run and the DVC outputs point to each other.
     train = json.loads((project / "reports/train.json").read_text())
@@ -126,10 +133,16 @@ def test_dvc_repro_end_to_end(project):
     assert {"dataset/card.json", "dataset/leakage.png", "dataset/leakage.json"} <= logged
     assert {"dataset/crop_report.csv", "dataset/crop_summary.json"} <= logged
     reported = {a.path for a in client.list_artifacts(run.info.run_id, "reports")}
-    assert {"reports/metrics.json", "reports/confusion_matrix.png"} <= reported
-    assert "reports/predictions.csv" in reported
+    assert reported == {"reports/metrics.json", "reports/predictions.csv"}
     occlusion = {a.path for a in client.list_artifacts(run.info.run_id, "occlusion")}
-    assert {"occlusion/overlays.png", "occlusion/mean_maps.png"} <= occlusion
+    assert occlusion == {"occlusion/occlusion_maps.npz"}
+    # Pictures and the per-class table at the top, where MLflow's compare view finds them.
+    pictures = ("confusion_matrix.png", "occlusion_mean_maps.png", "occlusion_overlays.png")
+    assert {*pictures, "per_class.json"} <= artifacts
+    local = client.download_artifacts(run.info.run_id, "per_class.json", str(tmp_path))
+    table = json.loads(Path(local).read_text())
+    assert table["columns"][0] == "class" and len(table["data"]) == len(metrics["classes"])
+    assert not [k for k in run.data.metrics if k.startswith("test_class/")]  # a table, not metrics
     assert "test_ci/accuracy_low" in run.data.metrics and "occlusion/flip_rate" in run.data.metrics
     # The run names the exact data it saw: the card's content digest, as an MLflow dataset input.
     (dataset_input,) = run.inputs.dataset_inputs

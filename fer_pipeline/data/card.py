@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from fer_pipeline.data.image_folder import ImageFolder
+from fer_pipeline.data.layout import ImageFolder
 from fer_pipeline.errors import PipelineError
-from fer_pipeline.tracking.provenance import file_md5
+from fer_pipeline.hashing import file_md5
 
 CARD_NAME = "card.json"
 SOURCE_CARD = "source_card.json"  # the source card, as the crop stage passes it on

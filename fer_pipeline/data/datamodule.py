@@ -18,8 +18,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from fer_pipeline.data.batch_augment import BatchAugment
-from fer_pipeline.data.image_folder import read_info
-from fer_pipeline.data.images import read_image
+from fer_pipeline.data.decode import read_image
+from fer_pipeline.data.layout import read_info
 from fer_pipeline.data.packed import load_packed
 from fer_pipeline.data.split import SPLITS, read_manifest
 from fer_pipeline.data.transforms import build_transform

@@ -20,7 +20,7 @@ from urllib.request import Request, urlopen
 from tqdm import tqdm
 
 from fer_pipeline.errors import PipelineError
-from fer_pipeline.tracking.provenance import file_md5
+from fer_pipeline.hashing import file_md5
 
 KAGGLE_API = "https://www.kaggle.com/api/v1"
 CHUNK = 1 << 20

@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fer_pipeline.data.images import read_image
+from fer_pipeline.data.decode import read_image
 from fer_pipeline.errors import PipelineError
 
 ACTIONS = ("report", "drop", "reassign")

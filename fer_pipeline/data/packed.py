@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_pipeline.data.images import read_image
+from fer_pipeline.data.decode import read_image
 from fer_pipeline.data.split import SPLITS
 from fer_pipeline.errors import PipelineError
+from fer_pipeline.hashing import file_md5
 from fer_pipeline.io import write_json
-from fer_pipeline.tracking.provenance import file_md5
 
 PACKED_DIR = "packed"
 INFO = "info.json"

@@ -1,5 +1,5 @@
 """Dataset sources: each turns its input into the image-folder layout of
-:mod:`fer_pipeline.data.image_folder` under the ``prepare`` stage's output folder.
+:mod:`fer_pipeline.data.layout` under the ``prepare`` stage's output folder.
 
 A source is selected by ``data.source`` in the ``data/`` config group. Adding a real dataset means
 adding a class here and a config file: the crop, split and training stages do not change.
@@ -15,9 +15,10 @@ from omegaconf import DictConfig
 
 from fer_pipeline.data.classes import FER2013_CLASSES
 from fer_pipeline.data.download import ensure_local
-from fer_pipeline.data.fer2013 import FERPLUS_CLASSES, materialise_fer2013, write_ferplus
-from fer_pipeline.data.folder import write_folder
-from fer_pipeline.data.image_folder import write_annotations, write_info
+from fer_pipeline.data.fer2013 import materialise_fer2013
+from fer_pipeline.data.ferplus import FERPLUS_CLASSES, write_ferplus
+from fer_pipeline.data.labelled_folder import write_folder
+from fer_pipeline.data.layout import write_annotations, write_info
 from fer_pipeline.data.synthetic import labels_for, render_face
 from fer_pipeline.errors import PipelineError
 
@@ -107,7 +108,7 @@ class FERPlusSource:
 
 
 class FolderSource:
-    """Any labelled image folder at ``cfg.path`` (:mod:`fer_pipeline.data.folder`)."""
+    """Any labelled image folder at ``cfg.path`` (:mod:`fer_pipeline.data.labelled_folder`)."""
 
     def materialise(self, cfg: DictConfig, out: Path) -> None:
         path = ensure_local(cfg.path, cfg.get("download"), "images", PUT_FOLDER)

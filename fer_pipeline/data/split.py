@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_pipeline.data.image_folder import ImageFolder
+from fer_pipeline.data.layout import ImageFolder
 from fer_pipeline.errors import PipelineError
 
 SPLITS = ("train", "val", "test")

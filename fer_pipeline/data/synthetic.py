@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from fer_pipeline.data.classes import FER2013_CLASSES, FER2013_TRAIN_SHARE
-from fer_pipeline.data.image_folder import FaceAnnotation
+from fer_pipeline.data.layout import FaceAnnotation
 
 # Expression prototypes: brow raise, brow tilt (+ = inner ends down), eye opening, mouth curve
 # (+ = corners up), mouth opening, mouth half-width, sneer (one corner raised).

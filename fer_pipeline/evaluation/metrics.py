@@ -74,18 +74,19 @@ def bootstrap_ci(
     level: float = 0.95,
     seed: int = 0,
     names: tuple[str, ...] = SUMMARY,
+    progress=iter,
 ) -> dict[str, dict[str, float]]:
     """Percentile bootstrap intervals of the :data:`SUMMARY` metrics over the test predictions.
 
     ``resamples`` resamples of the N predictions, drawn with replacement (torchmetrics'
     ``BootStrapper``, multinomial). Every metric sees the same resamples: the generator is reset to
     ``seed`` before each, so the intervals are reproducible. Returns ``{name: {"low", "high",
-    "std"}}``.
+    "std"}}``. ``progress`` wraps the loop over ``names`` (a progress bar, e.g. ``tqdm``).
     """
     alpha = (1.0 - level) / 2
     quantiles = torch.tensor([alpha, 1.0 - alpha])
     intervals = {}
-    for name in names:
+    for name in progress(names):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             boot = BootStrapper(

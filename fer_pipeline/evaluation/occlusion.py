@@ -78,11 +78,13 @@ def occlusion_sensitivity(
     stride: int = 4,
     fill: float = 0.0,
     batch_size: int = 512,
+    progress=iter,
 ) -> OcclusionMaps:
     """Occlusion maps of ``images`` ``(N, C, H, W)`` (normalised, as the model takes them) for
     their ``labels`` ``(N,)``. ``model`` maps images to class scores whose softmax is the class
     probabilities (logits or log-probabilities). Runs on the model's device, ``batch_size``
-    occluded copies per forward pass; results are on the CPU."""
+    occluded copies per forward pass (``progress`` wraps that loop: a progress bar); results are on
+    the CPU."""
     n, _, height, width = images.shape
     check_settings(window, stride, min(height, width))
     model.eval()
@@ -100,7 +102,7 @@ def occlusion_sensitivity(
     occluded_prob = torch.empty(n * positions, device=device)
     occluded_pred = torch.empty(n * positions, dtype=torch.long, device=device)
     fill_value = torch.tensor(fill, dtype=images.dtype, device=device)
-    for start in range(0, n * positions, batch_size):
+    for start in progress(range(0, n * positions, batch_size)):
         index = torch.arange(start, min(start + batch_size, n * positions), device=device)
         face, position = index // positions, index % positions
         x = torch.where(masks[position, None], fill_value, images[face])

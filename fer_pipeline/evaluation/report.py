@@ -1,7 +1,8 @@
-"""Test a trained model and write everything a reader of the result needs, to a folder and to MLflow.
+"""Test a trained model and write everything a reader of the result needs into a folder
+(:mod:`fer_pipeline.tracking.test_report` logs it to MLflow).
 
 Into ``out_dir``: ``metrics.json`` (every metric, bootstrap intervals, per class, confusion
-matrix, occlusion summary), ``confusion_matrix.png``, ``predictions.csv`` (path, label and class
+matrix, occlusion summary), ``scores.json`` (its headline), ``confusion_matrix.png``, ``predictions.csv`` (path, label and class
 probabilities of every test face: any metric can be recomputed without the model),
 ``occlusion/overlays.png`` and ``occlusion/mean_maps.png``, and ``occlusion_maps.npz`` (the raw maps).
 """
@@ -9,14 +10,12 @@ probabilities of every test face: any metric can be recomputed without the model
 from __future__ import annotations
 
 import csv
-import time
 from pathlib import Path
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from mlflow.entities import Metric
-from mlflow.tracking import MlflowClient
+from tqdm.auto import tqdm
 
 from fer_pipeline.data.datamodule import FaceDataset, FERDataModule
 from fer_pipeline.errors import PipelineError
@@ -28,33 +27,51 @@ from fer_pipeline.evaluation.occlusion import (
     sample_per_class,
 )
 from fer_pipeline.evaluation.occlusion_figures import plot_class_means, plot_overlays
-from fer_pipeline.evaluation.tta import check_tta
+from fer_pipeline.evaluation.tta import check_tta, predict_proba
 from fer_pipeline.io import atomic_file, write_json
 from fer_pipeline.models.module import FERModule
-from fer_pipeline.tracking.registry import tag_versions
 
 WEIGHTED = ("precision_weighted", "recall_weighted", "f1_weighted", "specificity_weighted")
 HEADLINE = (*SUMMARY, "top2_accuracy", *WEIGHTED)
 OCCLUSION_DIR = "occlusion"
 OCCLUSION_MAPS = "occlusion_maps.npz"
+SCORES = "scores.json"  # the headline of metrics.json, for `dvc metrics show` / `dvc exp show`
+
+
+class TestTimeAugmented(pl.LightningModule):
+    """``module``'s prediction averaged over the ``tta`` views of each face (see
+    :mod:`fer_pipeline.evaluation.tta`), for Lightning's prediction loop."""
+
+    def __init__(self, module: FERModule, tta: str = "none", crop: float = 0.875):
+        super().__init__()
+        self.module, self.tta, self.crop = module, tta, crop
+
+    def predict_step(self, batch, batch_idx: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = batch
+        return predict_proba(self.module, x, self.tta, self.crop), y
 
 
 def predict(
-    module: FERModule, loader, accelerator: str = "auto"
+    module: FERModule, loader, accelerator: str = "auto", tta: str = "none", crop: float = 0.875
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Probabilities ``(N, K)`` and labels ``(N,)`` of every batch in ``loader``."""
+    """Probabilities ``(N, K)`` and labels ``(N,)`` of every batch in ``loader``, with a progress
+    bar, averaged over the ``tta`` views of each face."""
     trainer = pl.Trainer(
         accelerator=accelerator,
         devices=1,
         logger=False,
         enable_checkpointing=False,
-        enable_progress_bar=False,
         enable_model_summary=False,
     )
-    batches = trainer.predict(module, loader)
+    batches = trainer.predict(TestTimeAugmented(module, tta, crop), loader)
     probs = torch.cat([p for p, _ in batches]).float().cpu()
     labels = torch.cat([y for _, y in batches]).cpu()
     return probs, labels
+
+
+def progress(what: str):
+    """A progress bar for one step of the report (the evaluate stage runs for minutes)."""
+    return lambda steps: tqdm(steps, desc=f"evaluate: {what}", unit="step", dynamic_ncols=True)
 
 
 def write_predictions(
@@ -98,6 +115,7 @@ def occlusion_report(
         stride=settings.stride,
         fill=settings.fill,
         batch_size=settings.batch_size,
+        progress=progress("occlusion"),
     )
     faces = (images * std + mean).clamp(0, 1).mean(dim=1).numpy()  # gray, [0, 1], for display
     drop, flip = maps.drop.numpy(), maps.flip.numpy()
@@ -189,23 +207,25 @@ def write_test_report(
     datamodule: FERDataModule,
     out_dir: Path | str,
     evaluation,
-    run_id: str | None = None,
-    tracking_uri: str | None = None,
     accelerator: str = "auto",
 ) -> dict:
-    """Evaluate ``module`` on the test split as ``evaluation`` (the ``evaluation`` config) says;
-    write the files listed in the module docstring into ``out_dir`` and, with ``run_id``, log them
-    and the metrics to that MLflow run. Returns the content of ``metrics.json``."""
+    """Evaluate ``module`` on the test split as ``evaluation`` (the ``evaluation`` config) says and
+    write the files listed in the module docstring into ``out_dir``. Returns the content of
+    ``metrics.json``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     datamodule.setup("test")
     classes = datamodule.classes
     test = datamodule.splits["test"]
-    module.tta = (evaluation.tta, evaluation.tta_crop)
-    probs, labels = predict(module, datamodule.test_dataloader(), accelerator)
+    probs, labels = predict(
+        module, datamodule.test_dataloader(), accelerator, evaluation.tta, evaluation.tta_crop
+    )
     report = classification_report(probs, labels, classes)
     boot = evaluation.bootstrap
-    intervals = bootstrap_ci(probs, labels, len(classes), boot.resamples, boot.level, boot.seed)
+    intervals = bootstrap_ci(
+        probs, labels, len(classes), boot.resamples, boot.level, boot.seed,
+        progress=progress("bootstrap"),
+    )  # fmt: skip
     metrics = {
         "test": {name: report[name] for name in HEADLINE},
         "ci": intervals,
@@ -229,32 +249,17 @@ def write_test_report(
             datamodule.mean, datamodule.std, title,
         )  # fmt: skip
     write_json(out_dir / "metrics.json", metrics)
-    if run_id:
-        log_test_report(MlflowClient(tracking_uri), run_id, metrics, out_dir)
+    write_json(out_dir / SCORES, scores(metrics))
     return metrics
 
 
-def log_test_report(client: MlflowClient, run_id: str, metrics: dict, out_dir: Path) -> None:
-    """``test/*``, ``test_ci/*``, ``test_class/*`` and ``occlusion/*`` metrics; the report files as
-    artifacts (``reports/`` and ``occlusion/``); tags pointing at the local copies."""
-    values = {f"test/{name}": v for name, v in metrics["test"].items()}
-    for name, interval in metrics["ci"].items():
-        values |= {f"test_ci/{name}_low": interval["low"], f"test_ci/{name}_high": interval["high"]}
-    for cls, scores in metrics["per_class"].items():
-        values |= {f"test_class/{cls}/{name}": float(v) for name, v in scores.items()}
+def scores(metrics: dict) -> dict:
+    """The headline of ``metrics.json`` (what DVC shows as the stage's metrics): the test scores,
+    their bootstrap intervals and the occlusion flip rate; no per-class or per-cell numbers."""
+    summary = {
+        "test": metrics["test"],
+        "ci": {name: {"low": i["low"], "high": i["high"]} for name, i in metrics["ci"].items()},
+    }
     if "occlusion" in metrics:
-        values["occlusion/flip_rate"] = metrics["occlusion"]["flip_rate"]
-    now = int(time.time() * 1000)
-    client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in values.items()])
-    for name in ("metrics.json", "confusion_matrix.png", "predictions.csv"):
-        client.log_artifact(run_id, str(out_dir / name), "reports")
-    if "occlusion" in metrics:
-        client.log_artifacts(run_id, str(out_dir / OCCLUSION_DIR), OCCLUSION_DIR)
-        client.log_artifact(run_id, str(out_dir / OCCLUSION_MAPS), OCCLUSION_DIR)
-    client.set_tag(run_id, "fer.metrics_path", str(out_dir / "metrics.json"))
-    client.set_tag(run_id, "fer.confusion_matrix_path", str(out_dir / "confusion_matrix.png"))
-    accuracy, ci = metrics["test"]["accuracy"], metrics["ci"].get("accuracy")
-    tags = {"test_accuracy": f"{accuracy:.4f}"}
-    if ci:
-        tags["test_accuracy_ci95"] = f"{ci['low']:.4f}-{ci['high']:.4f}"
-    tag_versions(client, run_id, tags)  # the run's registered model, if it has one
+        summary["occlusion_flip_rate"] = metrics["occlusion"]["flip_rate"]
+    return summary

@@ -42,8 +42,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fer_pipeline.data.image_folder import FaceAnnotation
-from fer_pipeline.data.images import as_image
+from fer_pipeline.data.decode import as_image
+from fer_pipeline.data.layout import FaceAnnotation
 from fer_pipeline.errors import PipelineError
 from fer_pipeline.faces.detectors import (
     Detection,
@@ -186,12 +186,16 @@ class FaceCropper:
         self.auto_max_side = auto_max_side
         self.verify = verify
         self.template = (0.5 + (TEMPLATE - 0.5) / (1 + 2 * margin)) * size
-        self.model = None  # the detector network / cascade, built now so a missing file fails here
+        self.face_detector = (
+            None  # the detector network / cascade, built now so a missing file fails here
+        )
         self.note = ""
         if detector in ("haar", "mtcnn", "retinaface", "auto"):
             chosen = auto_detector if detector == "auto" and auto_detector else detector
             options = {"haar": haar, "retinaface": retinaface, "mtcnn": mtcnn}
-            self.model = self._build_model(chosen, {k: dict(v or {}) for k, v in options.items()})
+            self.face_detector = self._build_detector(
+                chosen, {k: dict(v or {}) for k, v in options.items()}
+            )
 
     @classmethod
     def from_config(cls, face) -> FaceCropper:
@@ -199,7 +203,7 @@ class FaceCropper:
         keys = inspect.signature(cls).parameters
         return cls(**{k: face[k] for k in keys if k in face})
 
-    def _build_model(self, detector: str, options: dict[str, dict]):
+    def _build_detector(self, detector: str, options: dict[str, dict]):
         haar, retinaface = options["haar"], options["retinaface"]
         if detector == "haar":
             return HaarDetector(**haar)
@@ -221,24 +225,29 @@ class FaceCropper:
     def uses_torch(self) -> bool:
         """RetinaFace and MTCNN run in one process, torch using the cores itself (MTCNN: 12.0-12.2
         photos/s against 9.4 in two single-threaded workers, benchmarks/face_photos.py)."""
-        return isinstance(self.model, RetinaFaceDetector | MTCNNDetector)
+        return isinstance(self.face_detector, RetinaFaceDetector | MTCNNDetector)
 
     @property
     def needs_color(self) -> bool:
         """The detector reads RGB (the CNNs), not grey (Haar)."""
-        return isinstance(self.model, RetinaFaceDetector | MTCNNDetector)
+        return isinstance(self.face_detector, RetinaFaceDetector | MTCNNDetector)
 
     def decode_side(self) -> int | None:
         """How long a photo's longer side must stay when it is decoded at reduced scale for Haar or
         MTCNN (which search a copy at most ``max_side`` long): long enough that the smallest face
         they find is still ``size`` px. None: decode at full size."""
-        if not isinstance(self.model, HaarDetector | MTCNNDetector) or self.model.max_side is None:
+        if (
+            not isinstance(self.face_detector, HaarDetector | MTCNNDetector)
+            or self.face_detector.max_side is None
+        ):
             return None
-        return math.ceil(self.model.max_side * max(1.0, self.size / self.model.min_side))
+        return math.ceil(
+            self.face_detector.max_side * max(1.0, self.size / self.face_detector.min_side)
+        )
 
     def min_side(self) -> int:
         """The smallest image side the detector accepts (1 without a detector)."""
-        return self.model.min_side if self.model is not None else 1
+        return self.face_detector.min_side if self.face_detector is not None else 1
 
     def __call__(
         self, image, annotation: FaceAnnotation | None = None, bgr: bool = False
@@ -260,7 +269,7 @@ class FaceCropper:
         annotations = annotations or [None] * len(images)
         results: list[CropResult | None] = [None] * len(images)
         pending = []
-        name = self.model.name if self.model is not None else self.detector
+        name = self.face_detector.name if self.face_detector is not None else self.detector
         for i, (image, annotation) in enumerate(zip(images, annotations, strict=True)):
             h, w = image.shape[:2]
             if self.detector == "none" or (
@@ -278,7 +287,7 @@ class FaceCropper:
             else:
                 pending.append(i)
         if pending:
-            found = self.model.detect_batch([images[i] for i in pending])
+            found = self.face_detector.detect_batch([images[i] for i in pending])
             for i, detections in zip(pending, found, strict=True):
                 results[i] = self._from_detections(images[i], detections, name)
         return results

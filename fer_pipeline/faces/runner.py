@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from fer_pipeline.data.image_folder import FaceAnnotation
-from fer_pipeline.data.images import read_image, read_photo
+from fer_pipeline.data.decode import read_image, read_photo
+from fer_pipeline.data.layout import FaceAnnotation
 from fer_pipeline.errors import PipelineError
 from fer_pipeline.faces.cropper import CropResult, FaceCropper, is_verified
 
@@ -147,7 +147,10 @@ def crop_all(
         if workers == 1:
             results = (crop_items(cropper, root, out, chunk, annotations) for chunk in chunks)
         else:
-            face = {**face, "auto_detector": cropper.model.name if cropper.model else None}
+            face = {
+                **face,
+                "auto_detector": cropper.face_detector.name if cropper.face_detector else None,
+            }
             pool = get_context("spawn").Pool(
                 workers, _init_worker, (face, str(root), str(out), annotations)
             )

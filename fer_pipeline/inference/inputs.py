@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fer_pipeline.data.images import as_image
+from fer_pipeline.data.decode import as_image
 from fer_pipeline.errors import PipelineError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
@@ -45,7 +45,7 @@ class Item:
 
 
 def to_rgb_uint8(image, name: str) -> np.ndarray:
-    """An array or PIL image (see :func:`fer_pipeline.data.images.as_image`) -> ``(H, W, 3)`` RGB
+    """An array or PIL image (see :func:`fer_pipeline.data.decode.as_image`) -> ``(H, W, 3)`` RGB
     uint8; ValueError for anything that is not an image."""
     try:
         array = as_image(image, name=name)

@@ -13,7 +13,6 @@ from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from fer_pipeline.errors import PipelineError
-from fer_pipeline.evaluation.tta import predict_proba
 from fer_pipeline.models.checkpoint import load_net
 from fer_pipeline.rng import global_rng_state, set_global_rng_state
 
@@ -70,7 +69,6 @@ class FERModule(pl.LightningModule):
                     f"trainer.compile must be false or one of {COMPILE_MODES}, got {compile}"
                 )
             self.net.compile(mode=mode, backend=compile_backend)
-        self.tta: tuple[str, float] = ("none", 1.0)  # test-time augmentation for predict_step
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         num_classes = len(classes)
@@ -102,7 +100,8 @@ class FERModule(pl.LightningModule):
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
         return loss
 
-    def on_train_epoch_end(self) -> None:
+    def on_train_epoch_start(self) -> None:
+        # The learning rate this epoch trains with (an epoch scheduler steps after the epoch).
         self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], sync_dist=True)
 
     def validation_step(self, batch, batch_idx: int) -> None:
@@ -129,10 +128,10 @@ class FERModule(pl.LightningModule):
             set_global_rng_state(checkpoint["rng"])
 
     def predict_step(self, batch, batch_idx: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(probabilities (B, K), labels (B,))``, averaged over the views of ``self.tta``
-        (``(mode, crop)``, see :mod:`fer_pipeline.evaluation.tta`)."""
+        """``(probabilities (B, K), labels (B,))`` (test-time augmentation:
+        :mod:`fer_pipeline.evaluation.report`)."""
         x, y = batch
-        return predict_proba(self, x, *self.tta), y
+        return self(x).float().softmax(dim=1), y
 
     def configure_optimizers(self):
         if self.optimizer_factory is None:

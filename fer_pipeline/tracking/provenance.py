@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 from pathlib import Path
 
@@ -46,14 +45,6 @@ def git_commit(cwd: Path | str = ".") -> str:
     return f"{sha}-dirty" if dirty else sha
 
 
-def file_md5(path: Path | str) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def dvc_hashes(paths: list[str], lock: Path | str = "dvc.lock") -> dict[str, str]:
     """DVC's recorded hash of each output path in ``dvc.lock`` (``md5``, ``.dir`` for folders).
 
@@ -69,16 +60,3 @@ def dvc_hashes(paths: list[str], lock: Path | str = "dvc.lock") -> dict[str, str
             if out.get("path") in paths and "md5" in out:
                 found[out["path"]] = out["md5"]
     return found
-
-
-def tree_md5(root: Path | str, files: list[Path] | None = None) -> str:
-    """One MD5 for a folder: over each file's relative path and MD5, in sorted order.
-
-    ``files`` restricts it to those files (all files under ``root`` otherwise).
-    """
-    root = Path(root)
-    files = sorted(files if files is not None else (p for p in root.rglob("*") if p.is_file()))
-    digest = hashlib.md5()
-    for path in files:
-        digest.update(f"{path.relative_to(root).as_posix()}\t{file_md5(path)}\n".encode())
-    return digest.hexdigest()

@@ -15,8 +15,8 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
 from fer_pipeline.errors import PipelineError
-from fer_pipeline.evaluation.compare import compare_runs
 from fer_pipeline.tracking import PARENT_RUN_ENV
+from fer_pipeline.tracking.experiment import ensure_experiment
 from fer_pipeline.tracking.registry import crown_best
 from fer_pipeline.tracking.runs import find_runs, runs_of
 
@@ -59,11 +59,6 @@ def setting_keys(by: str | list[str] | None, parent) -> list[str]:
         if swept:
             return swept
     return list(DEFAULT_BY)
-
-
-def experiment_id(client: MlflowClient, name: str) -> str:
-    experiment = client.get_experiment_by_name(name)
-    return experiment.experiment_id if experiment else client.create_experiment(name)
 
 
 def swept(overrides: list[str]) -> list[str]:
@@ -113,7 +108,7 @@ class ParentRunCallback(Callback):
         overrides = list(config.hydra.overrides.task)
         varied = sweep_overrides(config)
         run = client.create_run(
-            experiment_id(client, config.logger.experiment_name),
+            ensure_experiment(client, config.logger.experiment_name),
             run_name="sweep " + " ".join(varied),
             tags={
                 "fer.kind": "sweep",
@@ -159,6 +154,10 @@ class ParentRunCallback(Callback):
     def compare(client: MlflowClient, config: DictConfig, parent) -> None:
         """The comparison table of the sweep's runs (see :mod:`fer_pipeline.compare`); a sweep
         whose runs cannot be compared still finishes, with the reason printed."""
+        # Imported here: the statistics and plotting it needs (scipy, matplotlib) would otherwise
+        # load in every sweep job, which imports this module for JobFailed.
+        from fer_pipeline.tracking.compare_runs import compare_runs
+
         experiment = client.get_experiment(parent.info.experiment_id).name
         try:
             runs, _ = find_runs(client, experiment, parent.info.run_id)

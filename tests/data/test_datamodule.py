@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from fer_pipeline.data.datamodule import FERDataModule
-from fer_pipeline.data.images import read_image
+from fer_pipeline.data.decode import read_image
 from fer_pipeline.data.packed import load_packed, pack_splits
 from fer_pipeline.errors import PipelineError
 

@@ -14,7 +14,7 @@ import pytest
 from fer_pipeline.data.card import source_card
 from fer_pipeline.data.classes import FER2013_CLASSES
 from fer_pipeline.data.fer2013 import materialise_fer2013
-from fer_pipeline.data.image_folder import read_image_folder, write_info
+from fer_pipeline.data.layout import read_image_folder, write_info
 from fer_pipeline.errors import PipelineError
 from tests.conftest import ROOT
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from fer_pipeline.data.fer2013 import FERPLUS_CLASSES, FERPLUS_VOTES, ferplus_label, write_ferplus
-from fer_pipeline.data.image_folder import read_image_folder, write_info
+from fer_pipeline.data.ferplus import FERPLUS_CLASSES, FERPLUS_VOTES, ferplus_label, write_ferplus
+from fer_pipeline.data.layout import read_image_folder, write_info
 from fer_pipeline.errors import PipelineError
 from tests.data.test_fer2013 import ROWS, write_csv
 

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_pipeline.data.image_folder import read_image_folder
+from fer_pipeline.data.layout import read_image_folder
 from fer_pipeline.data.split import assign_splits, stratified_split
 from fer_pipeline.errors import PipelineError
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 import pytest
 from scipy import stats
 
-from fer_pipeline.evaluation.compare import (
+from fer_pipeline.evaluation.compare_render import markdown, write_comparison
+from fer_pipeline.evaluation.compare_stats import (
     COLUMNS,
     RunRecord,
     holm,
-    markdown,
     mcnemar,
     rows_by_setting,
     significance,
-    write_comparison,
 )
 
 FACES = [f"test/{i}.png" for i in range(100)]

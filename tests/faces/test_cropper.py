@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fer_pipeline.data.image_folder import FaceAnnotation
+from fer_pipeline.data.layout import FaceAnnotation
 from fer_pipeline.data.synthetic import render_face
 from fer_pipeline.errors import PipelineError
 from fer_pipeline.faces import FaceCropper
@@ -123,7 +123,7 @@ def test_photos_are_cropped_upright_whatever_their_exif_orientation(tmp_path):
     from PIL import Image, ImageOps
     from skimage import data as samples
 
-    from fer_pipeline.data.images import read_image
+    from fer_pipeline.data.decode import read_image
 
     upright = Image.fromarray(samples.astronaut())
     # Stored pixels such that a viewer applying the orientation shows the upright photo.

@@ -217,7 +217,7 @@ def test_corrupt_retinaface_weights_are_one_line_and_auto_uses_haar(content, tmp
         assert "\n" not in message and "cannot be loaded" in message
         assert str(cached) in message or str(given) in message
     auto = FaceCropper("auto")
-    assert isinstance(auto.model, HaarDetector)
+    assert isinstance(auto.face_detector, HaarDetector)
     assert f"auto: no RetinaFace weights ({cached}: not a weights file" in auto.note
 
 
@@ -231,7 +231,7 @@ def test_a_truncated_weights_zip_is_one_line(retinaface_state, tmp_path):
 
 def test_auto_uses_retinaface_when_its_weights_are_here(hub_weights):
     cropper = FaceCropper("auto", retinaface={"max_size": 128, "confidence": 0.0})
-    assert cropper.model.name == "retinaface" and cropper.note == ""
+    assert cropper.face_detector.name == "retinaface" and cropper.note == ""
     photo, crop = cropper.crop_batch(
         [cv2.resize(samples.astronaut(), (200, 200)), np.zeros((48, 48), np.uint8)]
     )

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 from skimage import data as samples
 
-from fer_pipeline.data.images import read_photo, reduction
+from fer_pipeline.data.decode import read_photo, reduction
 from fer_pipeline.faces import FaceCropper
 from fer_pipeline.faces.runner import CHUNK, crop_all, crop_items, tasks
 from tests.faces.test_detectors import ASTRONAUT_FACE, LOOSE, planted_photo

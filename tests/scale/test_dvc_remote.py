@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from fer_pipeline.tracking.provenance import file_md5
+from fer_pipeline.hashing import file_md5
 from tests.test_pipeline import dvc, sh, stages_run
 
 pytestmark = pytest.mark.slow

@@ -10,7 +10,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from fer_pipeline import train
-from fer_pipeline.tracking.provenance import file_md5
+from fer_pipeline.hashing import file_md5
 from tests.conftest import TINY_EVALUATION, run_module
 
 pytestmark = pytest.mark.slow

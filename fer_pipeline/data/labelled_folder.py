@@ -24,10 +24,10 @@ import cv2
 from omegaconf import DictConfig, OmegaConf
 
 from fer_pipeline.data.archives import extract, is_archive
-from fer_pipeline.data.image_folder import IMAGE_SUFFIXES
-from fer_pipeline.data.images import BadImage, decode_image
+from fer_pipeline.data.decode import BadImage, decode_image
+from fer_pipeline.data.layout import IMAGE_SUFFIXES
 from fer_pipeline.errors import PipelineError
-from fer_pipeline.tracking.provenance import file_md5, tree_md5
+from fer_pipeline.hashing import file_md5, tree_md5
 
 SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 BAD_IMAGE_POLICIES = ("fail", "skip")

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from fer_pipeline.data.image_folder import read_image_folder
-from fer_pipeline.data.images import read_image
+from fer_pipeline.data.decode import read_image
+from fer_pipeline.data.layout import read_image_folder
 from fer_pipeline.errors import PipelineError
 from tests.data.test_split import make_folder
 

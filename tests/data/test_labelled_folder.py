@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from fer_pipeline.data.card import source_card
-from fer_pipeline.data.image_folder import read_image_folder
+from fer_pipeline.data.layout import read_image_folder
 from fer_pipeline.data.sources import get_source
 from fer_pipeline.errors import PipelineError
 
