@@ -23,7 +23,8 @@ from mlflow.tracking import MlflowClient
 
 from fer_pipeline.config import load_config
 from fer_pipeline.data.datamodule import build_datamodule
-from fer_pipeline.evaluation.tta import TTA_MODES, predict_proba
+from fer_pipeline.evaluation.settings import TTA_MODES
+from fer_pipeline.evaluation.tta import predict_proba
 from fer_pipeline.models.module import load_trained
 
 # Each variant undoes one choice of conf/experiment/fer2013_hybrid.yaml.

@@ -17,15 +17,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from mlflow.tracking import MlflowClient
-
 from fer_pipeline.config import load_config
 from fer_pipeline.errors import PipelineError, exit_on_error
 from fer_pipeline.quiet import quiet_libraries
-from fer_pipeline.tracking.compare_runs import compare_runs
-from fer_pipeline.tracking.registry import crown_best
-from fer_pipeline.tracking.runs import find_runs, runs_of
-from fer_pipeline.tracking.sweep import setting_keys
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -53,6 +47,14 @@ def parse_tags(pairs: list[str]) -> dict[str, str]:
 @exit_on_error
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    # Imported after the arguments parse: --help answers without loading MLflow and scipy.
+    from mlflow.tracking import MlflowClient
+
+    from fer_pipeline.tracking.compare_runs import compare_runs
+    from fer_pipeline.tracking.registry import crown_best
+    from fer_pipeline.tracking.runs import find_runs, runs_of
+    from fer_pipeline.tracking.sweep import setting_keys
+
     quiet_libraries()  # no MLflow download bar per run compared
     cfg = load_config([])
     client = MlflowClient(cfg.logger.tracking_uri)

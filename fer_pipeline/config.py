@@ -7,6 +7,7 @@ directory (DVC runs every stage there).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -113,6 +114,17 @@ def with_params(overrides: list[str], params: Path = PARAMS_FILE) -> list[str]:
 def _one_line(err: BaseException) -> str:
     text = str(err) or (str(err.__cause__) if err.__cause__ else "") or type(err).__name__
     return " ".join(text.replace("\t", " ").split())
+
+
+def stage_args(argv: list[str] | None, doc: str) -> list[str]:
+    """A stage's command line (``sys.argv[1:]`` unless ``argv``): Hydra overrides. ``-h`` or
+    ``--help`` prints the stage's ``doc`` and exits, before anything heavy is imported."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if {"-h", "--help"} & set(args):
+        print(doc.strip())
+        print("\nArguments: Hydra overrides, key=value ... (see docs/configuration.md).")
+        raise SystemExit(0)
+    return args
 
 
 def load_config(overrides: list[str] = (), params: Path = PARAMS_FILE) -> DictConfig:

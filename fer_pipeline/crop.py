@@ -22,7 +22,7 @@ from collections import Counter
 
 from omegaconf import OmegaConf
 
-from fer_pipeline.config import load_config
+from fer_pipeline.config import load_config, stage_args
 from fer_pipeline.data.card import CARD_NAME, SOURCE_CARD, read_card
 from fer_pipeline.data.layout import (
     read_annotations,
@@ -39,7 +39,7 @@ from fer_pipeline.io import atomic_dir, write_json
 @exit_on_error
 def main(argv: list[str] | None = None) -> None:
     restore_outputs()  # under `dvc repro`: a failed run leaves the previous outputs
-    cfg = load_config(sys.argv[1:] if argv is None else argv)
+    cfg = load_config(stage_args(argv, __doc__))
     raw = read_image_folder(cfg.paths.raw)
     read_card(raw.root / CARD_NAME)  # fails early, naming the file, if prepare did not write it
     annotations = read_annotations(raw.root)

@@ -1,8 +1,9 @@
 """Stage ``evaluate``: test the best checkpoint on the test split.
 
-Writes ``reports/metrics.json`` (DVC metrics, with bootstrap intervals), ``reports/predictions.csv``,
-``reports/confusion_matrix.png`` and ``reports/occlusion/`` (DVC plots), ``reports/occlusion_maps.npz``
-and logs them, with ``test/*`` metrics, to the training run recorded in ``reports/train.json``.
+Writes ``reports/metrics.json`` (every metric, with bootstrap intervals), ``reports/scores.json``
+(its headline: DVC's metrics), ``reports/predictions.csv``, ``reports/confusion_matrix.png`` and
+``reports/occlusion/`` (DVC plots), ``reports/occlusion_maps.npz``, and logs them, with ``test/*``
+metrics, to the training run recorded in ``reports/train.json``.
 
 The faces are preprocessed as the checkpoint's own config says (input size, normalisation), and
 its class list must be the data's: the current ``conf/`` chooses only the data and the evaluation
@@ -14,26 +15,23 @@ settings. The checkpoint is loaded without running any code it may hold.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
-from fer_pipeline.config import load_config
-from fer_pipeline.data.datamodule import build_datamodule
+from fer_pipeline.config import load_config, stage_args
 from fer_pipeline.dvc_outputs import restore_outputs
 from fer_pipeline.errors import PipelineError, exit_on_error
-from fer_pipeline.evaluation.report import check_evaluation, write_test_report
-from fer_pipeline.models.module import load_trained
+from fer_pipeline.evaluation.settings import check_evaluation
 from fer_pipeline.quiet import quiet_libraries
-from fer_pipeline.tracking.test_report import log_test_report
 
 PREPROCESSING = ("input_size", "mean", "std")  # loader keys the model was trained with
 
 
 def checkpoint_datamodule(cfg, module):
     """The test data of ``cfg``, preprocessed as ``module`` was trained (its config's loader)."""
+    from fer_pipeline.data.datamodule import build_datamodule
+
     trained = module.config.loader
     cfg = OmegaConf.merge(cfg, {"loader": {k: trained[k] for k in PREPROCESSING}})
     datamodule = build_datamodule(cfg)
@@ -48,8 +46,15 @@ def checkpoint_datamodule(cfg, module):
 @exit_on_error
 def main(argv: list[str] | None = None) -> None:
     restore_outputs()
-    cfg = load_config(sys.argv[1:] if argv is None else argv)
+    cfg = load_config(stage_args(argv, __doc__))
     check_evaluation(cfg)
+    # Imported once the config is known to be good: --help and config errors answer in a second.
+    from mlflow.tracking import MlflowClient
+
+    from fer_pipeline.evaluation.report import write_test_report
+    from fer_pipeline.models.module import load_trained
+    from fer_pipeline.tracking.test_report import log_test_report
+
     quiet_libraries()
     reports = Path(cfg.paths.reports)
     train_json = reports / "train.json"

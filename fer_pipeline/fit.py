@@ -23,10 +23,12 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from fer_pipeline import config as config_lib
 from fer_pipeline.data.card import CARD_NAME, read_card
 from fer_pipeline.data.datamodule import FERDataModule, build_datamodule, loader_choice_problems
 from fer_pipeline.errors import PipelineError
-from fer_pipeline.evaluation.report import check_evaluation, write_test_report
+from fer_pipeline.evaluation.report import write_test_report
+from fer_pipeline.evaluation.settings import check_evaluation
 from fer_pipeline.hashing import file_md5
 from fer_pipeline.inference.mlflow_model import MODEL_ARTIFACT, example_face, log_model
 from fer_pipeline.inference.mlflow_model import save as save_model
@@ -270,12 +272,19 @@ def publish(checkpoints: Path, models_dir: Path) -> None:
 
 
 def run_name(cfg: DictConfig, choices: dict) -> str:
-    """``fusion adam seed42``, then what else the job's overrides set, then where it ran: ``sweep
-    <parent run> #<job>``, ``dvc <time>`` or ``<time>``, so no two runs share a name."""
+    """``fusion adam seed42``, then the other training overrides of the command line or the sweep
+    job (not params.yaml's), then where it ran: ``sweep <parent run> #<job>``, ``dvc <time>`` or
+    ``<time>``, so no two runs share a name."""
     head = " ".join(str(choices.get(g)) for g in ("model", "optimizer")) + f" seed{cfg.seed}"
     hydra_cfg = HydraConfig.get()
-    named = ("model", "optimizer", "seed", "experiment")
-    extra = [o for o in hydra_cfg.overrides.task if o.split("=", 1)[0].lstrip("+~") not in named]
+    defaults = set(config_lib.params_overrides())  # params.yaml's choices: in the tags already
+    extra = [
+        o
+        for o in hydra_cfg.overrides.task
+        if o not in defaults
+        and config_lib.override_key(o) not in ("model", "optimizer", "seed", "experiment")
+        and config_lib.override_key(o).split(".")[0] not in NOT_TRAINING
+    ]
     if parent := os.environ.get(PARENT_RUN_ENV):
         where = f"sweep {parent[:8]} #{hydra_cfg.job.num}"
     else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from fer_pipeline.config import load_config
+from fer_pipeline.config import load_config, stage_args
 from fer_pipeline.data.card import source_card, write_card
 from fer_pipeline.data.layout import read_image_folder
 from fer_pipeline.data.sources import get_source
@@ -23,7 +23,7 @@ from fer_pipeline.io import atomic_dir
 @exit_on_error
 def main(argv: list[str] | None = None) -> None:
     restore_outputs()  # under `dvc repro`: a failed run leaves the previous outputs
-    cfg = load_config(sys.argv[1:] if argv is None else argv)
+    cfg = load_config(stage_args(argv, __doc__))
     source = get_source(cfg.data.source)
     with atomic_dir(cfg.paths.raw) as tmp:
         source.materialise(cfg.data, tmp)

@@ -17,9 +17,7 @@ Writes into ``paths.split`` (``data/split``):
 
 from __future__ import annotations
 
-import sys
-
-from fer_pipeline.config import load_config
+from fer_pipeline.config import load_config, stage_args
 from fer_pipeline.data.card import SOURCE_CARD, read_card, split_card, write_card
 from fer_pipeline.data.layout import read_image_folder
 from fer_pipeline.data.leakage import (
@@ -49,7 +47,7 @@ def check_nonempty(splits: list[str | None], cfg, when: str = "") -> None:
 @exit_on_error
 def main(argv: list[str] | None = None) -> None:
     restore_outputs()  # under `dvc repro`: a failed run leaves the previous outputs
-    cfg = load_config(sys.argv[1:] if argv is None else argv)
+    cfg = load_config(stage_args(argv, __doc__))
     faces = read_image_folder(cfg.paths.faces)
     source = read_card(faces.root / SOURCE_CARD)
     leak = cfg.split.leakage

@@ -119,6 +119,10 @@ def test_dvc_repro_end_to_end(project, tmp_path):
     run = runs[0]
     assert run.data.params["optimizer._target_"] == "torch.optim.SGD"
     assert run.data.params["model.name"] == "resnet34"
+    # Its name says what ran and where; params.yaml's other choices are tags, not in the name.
+    assert re.fullmatch(
+        r"resnet34 sgdm seed\d+ · dvc \d{4}-\d\d-\d\d \d\d:\d\d:\d\d", run.info.run_name
+    )
     assert not [k for k in run.data.params if k.startswith("config/")]  # the config once, not twice
     assert {"train/loss", "val/acc", "test/accuracy", "test/specificity_macro"} <= set(
         run.data.metrics

@@ -85,3 +85,35 @@ def test_help_and_config_printing_import_no_training_stack(project, flag):
     result = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True,
                             text=True, timeout=120)  # fmt: skip
     assert "HEAVY []" in result.stdout, result.stdout[-2000:] + result.stderr[-2000:]
+
+
+HEAVY = "print('HEAVY', [m for m in ('torch', 'pytorch_lightning', 'mlflow') if m in sys.modules])"
+
+
+@pytest.mark.parametrize(
+    "module,args,expected",
+    [
+        ("prepare", ["--help"], "Stage ``prepare``"),
+        ("crop", ["-h"], "Stage ``crop``"),
+        ("split", ["--help"], "Stage ``split``"),
+        ("evaluate", ["--help"], "Stage ``evaluate``"),
+        ("predict", ["--help"], "usage: python -m fer_pipeline.predict"),
+        ("compare", ["--help"], "usage: python -m fer_pipeline.compare"),
+        ("app.__main__", ["--help"], "usage: python -m fer_pipeline.app"),
+        ("evaluate", ["evaluation.tta=bogus"], "evaluation.tta must be one of"),
+    ],
+)
+def test_every_command_answers_help_and_bad_config_without_the_heavy_stack(
+    project, module, args, expected
+):
+    code = (
+        f"import sys\nfrom fer_pipeline.{module} import main\n"
+        f"try:\n    main({args!r})\nexcept SystemExit as stop:\n    print('EXIT', stop.code)\n"
+        + HEAVY
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True,
+                            text=True, timeout=120)  # fmt: skip
+    out = result.stdout + result.stderr
+    assert expected in out, out[-2000:]
+    assert ("EXIT 0" in out) == ("--help" in args or "-h" in args), out[-2000:]
+    assert "HEAVY []" in result.stdout, out[-2000:]

@@ -16,20 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from fer_pipeline.errors import PipelineError
-
-
-def check_settings(window: int, stride: int, input_size: int) -> None:
-    """Refuse a window that does not fit the face or a stride that would not move."""
-    if stride < 1:
-        raise PipelineError(f"evaluation.occlusion.stride must be >= 1, got {stride}")
-    if window < 1:
-        raise PipelineError(f"evaluation.occlusion.window must be >= 1, got {window}")
-    if window > input_size:
-        raise PipelineError(
-            f"evaluation.occlusion.window {window} is larger than the {input_size} px faces "
-            f"(loader.input_size)"
-        )
+from fer_pipeline.evaluation.settings import check_settings
 
 
 def window_starts(size: int, window: int, stride: int) -> list[int]:

@@ -2,9 +2,10 @@
 (:mod:`fer_pipeline.tracking.test_report` logs it to MLflow).
 
 Into ``out_dir``: ``metrics.json`` (every metric, bootstrap intervals, per class, confusion
-matrix, occlusion summary), ``scores.json`` (its headline), ``confusion_matrix.png``, ``predictions.csv`` (path, label and class
-probabilities of every test face: any metric can be recomputed without the model),
-``occlusion/overlays.png`` and ``occlusion/mean_maps.png``, and ``occlusion_maps.npz`` (the raw maps).
+matrix, occlusion summary), ``scores.json`` (its headline), ``confusion_matrix.png``,
+``predictions.csv`` (path, label and class probabilities of every test face: any metric can be
+recomputed without the model), ``occlusion/overlays.png`` and ``occlusion/mean_maps.png``, and
+``occlusion_maps.npz`` (the raw maps).
 """
 
 from __future__ import annotations
@@ -18,16 +19,11 @@ import torch
 from tqdm.auto import tqdm
 
 from fer_pipeline.data.datamodule import FaceDataset, FERDataModule
-from fer_pipeline.errors import PipelineError
 from fer_pipeline.evaluation.confusion import plot_confusion_matrix
 from fer_pipeline.evaluation.metrics import SUMMARY, bootstrap_ci, classification_report
-from fer_pipeline.evaluation.occlusion import (
-    check_settings,
-    occlusion_sensitivity,
-    sample_per_class,
-)
+from fer_pipeline.evaluation.occlusion import occlusion_sensitivity, sample_per_class
 from fer_pipeline.evaluation.occlusion_figures import plot_class_means, plot_overlays
-from fer_pipeline.evaluation.tta import check_tta, predict_proba
+from fer_pipeline.evaluation.tta import predict_proba
 from fer_pipeline.io import atomic_file, write_json
 from fer_pipeline.models.module import FERModule
 
@@ -182,24 +178,6 @@ def occlusion_report(
             for c in range(k)
         },
     }
-
-
-def check_evaluation(cfg) -> None:
-    """Refuse evaluation settings that cannot work, before any training or loading."""
-    boot = cfg.evaluation.bootstrap
-    if boot.resamples < 1 or not 0 < boot.level < 1:
-        raise PipelineError(
-            f"evaluation.bootstrap: resamples must be >= 1 and level in (0, 1), got "
-            f"{boot.resamples} and {boot.level}"
-        )
-    check_tta(cfg.evaluation.tta, cfg.evaluation.tta_crop)
-    occlusion = cfg.evaluation.occlusion
-    if occlusion.enabled:
-        check_settings(occlusion.window, occlusion.stride, cfg.loader.input_size)
-        for key in ("faces_per_class", "examples_per_class", "batch_size"):
-            value = occlusion[key]
-            if value is not None and value < 1:
-                raise PipelineError(f"evaluation.occlusion.{key} must be >= 1, got {value}")
 
 
 def write_test_report(

@@ -11,17 +11,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from fer_pipeline.errors import PipelineError
-
-TTA_MODES = ("none", "hflip", "tencrop")
-
-
-def check_tta(mode: str, crop: float) -> None:
-    if mode not in TTA_MODES:
-        raise PipelineError(f"evaluation.tta must be one of {TTA_MODES}, got '{mode}'")
-    if not 0 < crop <= 1:
-        raise PipelineError(f"evaluation.tta_crop must be in (0, 1], got {crop}")
-
 
 def five_crops(x: torch.Tensor, crop: float) -> list[torch.Tensor]:
     """Four corners and the centre of ``x`` ``(B, C, H, W)``, each resized back to ``(H, W)``."""

@@ -8,12 +8,12 @@ from torch import nn
 
 from fer_pipeline.errors import PipelineError
 from fer_pipeline.evaluation.occlusion import (
-    check_settings,
     occlusion_masks,
     occlusion_sensitivity,
     sample_per_class,
     window_starts,
 )
+from fer_pipeline.evaluation.settings import check_settings
 
 # The only region the model looks at: rows 8..15, columns 28..35 of a 48 x 48 face.
 ROWS, COLS = slice(8, 16), slice(28, 36)

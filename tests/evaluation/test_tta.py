@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from fer_pipeline.errors import PipelineError
-from fer_pipeline.evaluation.tta import check_tta, predict_proba, views
+from fer_pipeline.evaluation.settings import check_tta
+from fer_pipeline.evaluation.tta import predict_proba, views
 
 
 class LeftRight(torch.nn.Module):
