@@ -214,6 +214,16 @@ def test_dvc_repro_end_to_end(project, tmp_path):
     _, runs = all_runs(project)
     assert [r.data.tags["fer.optimizer"] for r in runs] == ["sgdm", "sgdm"]  # no new run
 
+    # `make experiments`: the experiments without the dependency hashes, readable at 200 columns.
+    makefile = (Path(__file__).parents[1] / "Makefile").read_text()
+    drop = re.search(r"dvc exp show --drop '([^']+)'", makefile)[1].replace("$$", "$")
+    header = dvc("exp", "show", "--csv", "--drop", drop, cwd=project).stdout.splitlines()[0]
+    assert set(header.split(",")) - {"rev", "typ", "parent"} == {
+        "Experiment", "Created", "best_epoch", "val_acc_best", "test.accuracy", "test.f1_macro",
+        "test.specificity_macro", "data", "face.detector", "model", "optimizer", "scheduler",
+        "trainer", "seed",
+    }  # fmt: skip
+
 
 OUTPUTS = ("models", "reports")
 
