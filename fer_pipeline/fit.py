@@ -325,7 +325,9 @@ def open_run(
 def system_metrics(cfg: DictConfig, resume: Resume) -> list[SystemMetrics]:
     """The system-metrics callback, unless ``logger.system_metrics_s`` is null."""
     interval = cfg.logger.get("system_metrics_s")
-    return [SystemMetrics(interval, resumed=bool(resume.run_id))] if interval else []
+    if not interval:
+        return []
+    return [SystemMetrics(cfg.logger.tracking_uri, interval, resumed=bool(resume.run_id))]
 
 
 def train(cfg: DictConfig) -> float:

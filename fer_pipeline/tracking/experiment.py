@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 KIND_TAG = "mlflow.experimentKind"
@@ -28,7 +29,7 @@ def ensure_experiment(client: MlflowClient, name: str) -> str:
             return client.create_experiment(
                 name, tags={KIND_TAG: KIND, DESCRIPTION_TAG: DESCRIPTION}
             )
-        except Exception:  # noqa: BLE001 - a parallel job created it meanwhile; else this raises
+        except MlflowException:  # a parallel job created it meanwhile; else this raises
             experiment = client.get_experiment_by_name(name)
             if experiment is None:
                 raise

@@ -9,9 +9,11 @@ from pytorch_lightning.loggers import MLFlowLogger
 
 class SystemMetrics(pl.Callback):
     """Samples the machine every ``interval_s`` seconds while ``fit`` runs and logs it to the
-    trainer's MLflow run (MLflow's own monitor; a resumed run goes on from its last step)."""
+    trainer's MLflow run at ``tracking_uri`` (MLflow's own monitor; a resumed run goes on from its
+    last step)."""
 
-    def __init__(self, interval_s: float = 10.0, resumed: bool = False):
+    def __init__(self, tracking_uri: str, interval_s: float = 10.0, resumed: bool = False):
+        self.tracking_uri = tracking_uri
         self.interval_s = interval_s
         self.resumed = resumed
         self.monitor: SystemMetricsMonitor | None = None
@@ -24,7 +26,7 @@ class SystemMetrics(pl.Callback):
             logger.run_id,
             sampling_interval=self.interval_s,
             resume_logging=self.resumed,
-            tracking_uri=logger._tracking_uri,
+            tracking_uri=self.tracking_uri,
         )
         self.monitor.start()
 

@@ -15,7 +15,7 @@ def test_system_metrics_are_logged_while_fitting_and_stop_with_it(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     logger = MLFlowLogger(experiment_name="e", tracking_uri=uri)
     client = MlflowClient(uri)
-    callback = SystemMetrics(interval_s=0.5)
+    callback = SystemMetrics(uri, interval_s=0.5)
     callback.on_fit_start(SimpleNamespace(logger=logger), None)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # the monitor's thread logs every 0.5 s
@@ -31,6 +31,6 @@ def test_system_metrics_are_logged_while_fitting_and_stop_with_it(tmp_path):
 
 
 def test_no_mlflow_logger_no_monitor():
-    callback = SystemMetrics(interval_s=0.5)
+    callback = SystemMetrics("sqlite:///unused.db", interval_s=0.5)
     callback.on_fit_start(SimpleNamespace(logger=None), None)  # a DDP rank other than 0
     assert callback.monitor is None
