@@ -104,9 +104,10 @@ def test_dvc_stage_outputs_are_the_configured_paths():
     assert stages["prepare"]["outs"] == [paths.raw]
     assert stages["crop"]["outs"] == [paths.faces]
     assert stages["split"]["outs"] == [paths.split]
-    assert stages["train"]["outs"] == [paths.models]
+    assert stages["train"]["outs"] == [paths.models, f"{paths.reports}/train_curves.csv"]
     assert stages["train"]["metrics"] == [f"{paths.reports}/train.json"]
-    assert stages["evaluate"]["metrics"] == [f"{paths.reports}/metrics.json"]
+    assert stages["evaluate"]["metrics"] == [f"{paths.reports}/scores.json"]
+    assert f"{paths.reports}/metrics.json" in stages["evaluate"]["outs"]
     # Cached (no `cache: false`): a stage restores them from DVC's cache when it starts.
     assert not [o for s in stages.values() for o in s.get("metrics", []) + s.get("plots", [])
                 if isinstance(o, dict)]  # fmt: skip

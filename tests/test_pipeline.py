@@ -423,7 +423,7 @@ def test_offline_without_data_says_what_to_put_where(project, tmp_path, monkeypa
 
 
 def test_bad_image_in_a_folder_dataset(project, tmp_path):
-    from tests.data.test_folder import bad_images, odd_images
+    from tests.data.test_labelled_folder import bad_images, odd_images
 
     odd_images(project / "data/external/faces/happy")
     odd_images(project / "data/external/faces/sad")
