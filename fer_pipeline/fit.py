@@ -35,10 +35,7 @@ from fer_pipeline.inference.mlflow_model import save as save_model
 from fer_pipeline.io import atomic_dir, clean_stale, write_json
 from fer_pipeline.models.checkpoint import build_net, read_checkpoint
 from fer_pipeline.models.history import EpochHistory
-from fer_pipeline.models.interrupt import (
-    StopOnSignal,
-    between_batches,
-)
+from fer_pipeline.models.interrupt import StopOnSignal, between_batches
 from fer_pipeline.models.module import FERModule
 from fer_pipeline.ranks import is_leader
 from fer_pipeline.tracking import PARENT_RUN_ENV

@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 def quiet_libraries() -> None:
@@ -20,3 +22,12 @@ def quiet_libraries() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
     warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+
+
+@contextmanager
+def no_integer_schema_hint() -> Iterator[None]:
+    """MLflow hints, inferring a schema from our own frames, that integer columns cannot hold
+    missing values. Ours never have any (labels, frame and face numbers), so the hint is noise."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        yield

@@ -186,9 +186,8 @@ class FaceCropper:
         self.auto_max_side = auto_max_side
         self.verify = verify
         self.template = (0.5 + (TEMPLATE - 0.5) / (1 + 2 * margin)) * size
-        self.face_detector = (
-            None  # the detector network / cascade, built now so a missing file fails here
-        )
+        # The detector network / cascade, built now so a missing file fails here.
+        self.face_detector = None
         self.note = ""
         if detector in ("haar", "mtcnn", "retinaface", "auto"):
             chosen = auto_detector if detector == "auto" and auto_detector else detector

@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import warnings
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from mlflow.pyfunc import PythonModel, save_model
 from mlflow.types import ColSpec, Schema
 
 from fer_pipeline.inference.recognizer import CHECKPOINT_IN_MODEL, KEY_COLUMNS, columns
+from fer_pipeline.quiet import no_integer_schema_hint
 
 MODEL_ARTIFACT = "model"  # the run's artifact folder of the MLflow model
 # What the model's own code needs (the MLmodel's requirements; fer_pipeline itself is this project).
@@ -132,10 +132,7 @@ def save(checkpoint: Path, path: Path, classes: list[str], example=None) -> Path
     example_frame = None
     if example is not None:
         example_frame = model_input([example], ["example"])
-    with warnings.catch_warnings():
-        # validating the example, MLflow hints that integer output columns (frame, face) cannot
-        # hold missing values; the signature declares them, and empty frames are null-free
-        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+    with no_integer_schema_hint():  # validating the input example
         save_model(
             path=str(path),
             python_model=str(Path(__file__).with_name("mlflow_entry.py")),

@@ -127,12 +127,6 @@ class FERModule(pl.LightningModule):
         if "rng" in checkpoint:
             set_global_rng_state(checkpoint["rng"])
 
-    def predict_step(self, batch, batch_idx: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(probabilities (B, K), labels (B,))`` (test-time augmentation:
-        :mod:`fer_pipeline.evaluation.report`)."""
-        x, y = batch
-        return self(x).float().softmax(dim=1), y
-
     def configure_optimizers(self):
         if self.optimizer_factory is None:
             raise PipelineError("FERModule was built without an optimizer; it cannot train")

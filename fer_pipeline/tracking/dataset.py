@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import mlflow.data
@@ -13,6 +12,7 @@ from mlflow.entities import DatasetInput, InputTag
 from mlflow.tracking import MlflowClient
 
 from fer_pipeline.data.card import CARD_NAME
+from fer_pipeline.quiet import no_integer_schema_hint
 
 ARTIFACTS = (CARD_NAME, "card.md", "leakage.json", "leakage.png", "leakage_pairs.csv")
 FACE_ARTIFACTS = ("crop_report.csv", "crop_summary.json")
@@ -34,9 +34,7 @@ def log_dataset(
     split_dir, faces_dir = Path(split_dir), Path(faces_dir)
     manifest = pd.read_csv(split_dir / "manifest.csv")
     origin = card.get("source_card", {}).get("origin", {})
-    with warnings.catch_warnings():
-        # MLflow hints that integer columns cannot hold missing values; labels are never missing
-        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+    with no_integer_schema_hint():
         dataset = mlflow.data.from_pandas(
             manifest,
             source=local_source(split_dir / "manifest.csv"),

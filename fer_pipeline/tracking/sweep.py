@@ -34,9 +34,8 @@ class JobFailed:
 
 
 FAILED_JOBS: list[str] = []  # the sweep's failed jobs, for the exit status (see on_multirun_end)
-FAILED_FILE = (
-    "job_failed.txt"  # in a failed job's folder: launchers may run jobs in other processes
-)
+# In a failed job's folder: launchers may run jobs in other processes.
+FAILED_FILE = "job_failed.txt"
 _OPEN_PARENT: dict[str, str] = {}  # the open parent run's id -> its tracking URI
 
 
