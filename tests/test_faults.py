@@ -36,7 +36,9 @@ def test_interrupted_run_resumes_into_the_same_run_and_weights(prepared_project)
     root, args = prepared_project, ("trainer.max_epochs=4", "evaluate_after_fit=false")
     run_module("train", *args, cwd=root)  # uninterrupted: the reference, and the outputs a user has
     reference = weights(root / "models/last.ckpt")
-    previous = {p: p.read_bytes() for p in (root / "models/best.ckpt", root / "reports/train.json")}
+    curves = root / "reports/train_curves.csv"
+    previous = {p: p.read_bytes() for p in (root / "models/best.ckpt", root / "reports/train.json",
+                                            curves)}  # fmt: skip
 
     process = start("train", *args, cwd=root)
     last = root / "checkpoints/last.ckpt"
@@ -61,6 +63,9 @@ def test_interrupted_run_resumes_into_the_same_run_and_weights(prepared_project)
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
     assert json.loads((root / "reports/train.json").read_text())["mlflow_run_id"] == run_id
+    # The per-epoch table (DVC's curves) went on from the checkpoint: as the unbroken run's.
+    assert curves.read_bytes() == previous[curves]
+    assert [line.split(",")[0] for line in curves.read_text().splitlines()[1:]] == list("0123")
     epochs = [m.step for m in client.get_metric_history(run_id, "val/acc")]
     assert len(epochs) == 4 and epochs == sorted(epochs)  # one curve, each epoch once
     assert run.data.metrics["val/acc_best"] == pytest.approx(

@@ -24,7 +24,9 @@ def sweep(root, *launcher: str) -> dict:
     runs = client.search_runs([client.get_experiment_by_name("fer-pipeline").experiment_id])
     (parent,) = [r for r in runs if r.data.tags.get("fer.kind") == "sweep"]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
-    table = (root / "reports/compare/table.md").read_text().splitlines()
+    table_md = root / "reports/compare/table.md"
+    assert table_md.is_file(), result.stdout[-3000:] + result.stderr[-3000:]
+    table = table_md.read_text().splitlines()
     return {
         "parent": (parent.info.run_name, parent.info.status),
         "children": sorted(
