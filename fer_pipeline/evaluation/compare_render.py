@@ -99,5 +99,5 @@ def write_comparison(
         tmp.write_text(markdown(rows, by, sig, context))
     write_csv(paths[1], rows, by)
     with atomic_file(paths[2]) as tmp:
-        plot_bars(tmp, rows, by, context.split("\n")[0])
+        plot_bars(tmp, rows, by, context.split(" Learning rate")[0])
     return paths

@@ -20,6 +20,7 @@ from fer_pipeline.evaluation.compare_stats import (
     Row,
     RunRecord,
     rows_by_setting,
+    shared_faces,
     significance,
 )
 from fer_pipeline.tracking.runs import describe, read_predictions, setting_value
@@ -78,7 +79,8 @@ def collect_records(
                 seed=run.data.params.get("seed", "?"),
                 metrics=metrics,
                 ci=ci,
-                correct=read_predictions(client, run, folder / str(i)),
+                predictions=read_predictions(client, run, folder / str(i)),
+                lr=run.data.params.get("optimizer.lr"),
             )
         )
     ((digest, _),) = data
@@ -104,13 +106,14 @@ def compare_runs(
         raise PipelineError(f"compare.metric {metric!r} is not one of {', '.join(COLUMNS)}")
     with tempfile.TemporaryDirectory() as tmp:
         records, data = collect_records(client, runs, by, Path(tmp))
-    rows = rows_by_setting(records)
-    sig = significance(rows, metric, alpha)
-    faces = next((len(r.correct) for r in records if r.correct), None)
+    faces = shared_faces(rows_by_setting(records))
+    rows = rows_by_setting(records, faces=faces)
+    sig = significance(rows, metric, alpha, faces)
     context = (
         f"{len(records)} runs{f' of {description}' if description else ''}; data {data}"
-        + (f", {faces} test faces" if faces else "")
+        + (f", {len(faces.faces)} test faces" if faces else "")
         + "."
+        + learning_rates(rows)
     )
     paths = write_comparison(rows, by, sig, context, out_dir)
     best_row = max(rows, key=lambda r: r.mean[metric])
@@ -120,6 +123,17 @@ def compare_runs(
             client.log_artifact(parent.info.run_id, str(path), "compare")
         log_best_setting(client, parent.info.run_id, best_row, best_run)
     return {"rows": rows, "significance": sig, "paths": paths, "best_run": best_run}
+
+
+def learning_rates(rows: list[Row]) -> str:
+    """`` Learning rate: adam 0.002, sgdm 0.05.``: each setting's ``optimizer.lr`` (several when
+    its runs differ), so a reader sees at which rate each optimizer was compared."""
+    parts = []
+    for row in rows:
+        values = sorted({r.lr for r in row.runs if r.lr is not None}, key=float)
+        if values:
+            parts.append(f"{row.label} {' / '.join(values)}")
+    return f" Learning rate (optimizer.lr): {', '.join(parts)}." if parts else ""
 
 
 def log_best_setting(client: MlflowClient, parent_id: str, best: Row, best_run: RunRecord) -> None:

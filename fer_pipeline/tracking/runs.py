@@ -84,12 +84,14 @@ def setting_value(run: Run, key: str) -> str | None:
     return run.data.tags.get(f"fer.{key}") or run.data.params.get(key)
 
 
-def read_predictions(client: MlflowClient, run: Run, folder: Path) -> dict[str, bool] | None:
-    """``{test face path: predicted correctly}`` from the run's ``reports/predictions.csv``;
+def read_predictions(
+    client: MlflowClient, run: Run, folder: Path
+) -> dict[str, tuple[str, str]] | None:
+    """``{test face path: (label, predicted)}`` from the run's ``reports/predictions.csv``;
     ``None`` when the run has none (tested before predictions were logged)."""
     try:
         local = client.download_artifacts(run.info.run_id, PREDICTIONS_ARTIFACT, str(folder))
     except (MlflowException, OSError):
         return None
     with open(local, newline="") as f:
-        return {row["path"]: row["label"] == row["predicted"] for row in csv.DictReader(f)}
+        return {row["path"]: (row["label"], row["predicted"]) for row in csv.DictReader(f)}
