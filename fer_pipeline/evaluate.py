@@ -20,6 +20,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from fer_pipeline.config import load_config, stage_args
+from fer_pipeline.data.card import check_prepared
 from fer_pipeline.dvc_outputs import restore_outputs
 from fer_pipeline.errors import PipelineError, exit_on_error
 from fer_pipeline.evaluation.settings import check_evaluation
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     restore_outputs()
     cfg = load_config(stage_args(argv, __doc__))
     check_evaluation(cfg)
+    check_prepared(cfg.paths.split, cfg.data.name)
     # Imported once the config is known to be good: --help and config errors answer in a second.
     from mlflow.tracking import MlflowClient
 

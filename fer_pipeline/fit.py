@@ -44,6 +44,7 @@ from fer_pipeline.tracking.experiment import ensure_experiment
 from fer_pipeline.tracking.provenance import dvc_hashes, flat_params, git_commit
 from fer_pipeline.tracking.registry import REGISTERED_MODEL, register
 from fer_pipeline.tracking.server import ResilientMLFlowLogger
+from fer_pipeline.tracking.sweep import FINGERPRINT_TAG, finished_job
 from fer_pipeline.tracking.system_metrics import SystemMetrics
 from fer_pipeline.tracking.test_report import log_test_report
 
@@ -151,9 +152,29 @@ def build_module(cfg: DictConfig, datamodule: FERDataModule) -> FERModule:
     )
 
 
+def native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether this CPU computes bf16 natively (x86 AVX512-BF16 or AMX-BF16, Arm BF16), read from
+    ``cpuinfo``'s flags; ``False`` where there is no such file."""
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return False
+    flags = set()
+    for line in text.splitlines():
+        if line.startswith(("flags", "Features")):
+            flags |= set(line.split(":", 1)[-1].split())
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
 def build_trainer(cfg: DictConfig, **kwargs) -> pl.Trainer:
     """``pytorch_lightning.Trainer`` from the ``trainer`` config, less the keys FERModule takes."""
     trainer_cfg = {k: v for k, v in cfg.trainer.items() if k not in MODULE_SPEED_KEYS}
+    precision = str(trainer_cfg.get("precision", ""))
+    if precision.startswith("bf16") and trainer_cfg.get("accelerator") == "cpu":
+        if not native_bf16():  # emulated bf16 is slower than fp32
+            print(f"train: this CPU has no native bf16 (AVX512-BF16, AMX or Arm BF16): "
+                  f"trainer.precision={precision} -> 32-true")  # fmt: skip
+            trainer_cfg["precision"] = "32-true"
     if trainer_cfg.get("sync_batchnorm") and trainer_cfg.get("accelerator") == "cpu":
         # torch's SyncBatchNorm runs on GPUs only; CPU processes keep their own batch statistics
         print("train: trainer.sync_batchnorm is for GPUs; off with trainer.accelerator=cpu")
@@ -296,7 +317,7 @@ def open_run(
 ) -> ResilientMLFlowLogger:  # fmt: skip
     """The run's MLflow logger: the resumed run reopened, or a new run with its params and
     dataset; its id recorded beside the checkpoints (rank 0 only: the one MLflow client)."""
-    tags = run_tags(cfg, datamodule, choices, card)
+    tags = run_tags(cfg, datamodule, choices, card) | {FINGERPRINT_TAG: trains}
     logger_cfg = {k: v for k, v in cfg.logger.items() if k not in LOGGER_OWN_KEYS}
     ensure_experiment(MlflowClient(cfg.logger.tracking_uri), cfg.logger.experiment_name)
     logger = ResilientMLFlowLogger(
@@ -345,9 +366,14 @@ def train(cfg: DictConfig) -> float:
     if leader:
         clean_stale(models_dir)
     card = read_card(Path(cfg.paths.split) / CARD_NAME)
+    trains = fingerprint(cfg, card["digest"])
+    if multirun and (done := finished_job(cfg.logger.tracking_uri, trains)):
+        # a rerun of an interrupted sweep: this job finished before, into the same parent run
+        print(f"train: sweep job {hydra_cfg.job.num} finished before (run {done.info.run_id}); "
+              "skipped")  # fmt: skip
+        return float(done.data.metrics.get("val/acc_best", 0.0))
     datamodule = build_datamodule(cfg)
     datamodule.setup("fit")  # bad data fails here, before any run is opened or dropped
-    trains = fingerprint(cfg, card["digest"])
     resume = plan_resume(cfg, ckpt_dir, trains, leader)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     module = build_module(cfg, datamodule)

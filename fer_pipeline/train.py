@@ -28,6 +28,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from fer_pipeline import config as config_lib
+from fer_pipeline.data.card import check_prepared
 from fer_pipeline.dvc_outputs import restore_outputs
 from fer_pipeline.errors import PipelineError, exit_on_error
 from fer_pipeline.quiet import quiet_libraries
@@ -83,12 +84,14 @@ def main(argv: list[str] | None = None) -> None:
         from fer_pipeline.fit import check_train_config, relaunches_itself
         from fer_pipeline.tracking.server import check_tracking_uri
 
-        uris = set()
+        uris, data, experiments = set(), set(), set()
         submitit = any(o.startswith("hydra/launcher=submitit") for o in overrides)
 
         def check(cfg: DictConfig) -> None:
             check_train_config(cfg)
             uris.add(cfg.logger.tracking_uri)
+            experiments.add((cfg.logger.tracking_uri, cfg.logger.experiment_name))
+            data.add((cfg.paths.split, cfg.data.name))
             if args.multirun and relaunches_itself(cfg) and not submitit:
                 raise PipelineError(
                     f"trainer.strategy={cfg.trainer.strategy} with trainer.devices="
@@ -100,11 +103,20 @@ def main(argv: list[str] | None = None) -> None:
         config_lib.check_sweep(overrides, check=check)
         for uri in sorted(uris):
             check_tracking_uri(uri)
+        for split, name in sorted(data):  # the data each run names is the data prepared
+            check_prepared(split, name)
     modes = [args.run, args.multirun, args.cfg, args.info, args.shell_completion]
     if sum(bool(m) for m in modes) > 1:  # Hydra's own rule, said in one line
         raise PipelineError("only one of --run, --multirun, --cfg, --info and -sc can be given")
     if not args.hydra_help:  # Hydra's help composes its own config only: no experiment choices
         args.overrides = config_lib.with_params(overrides)
+    own_folder = any(o.startswith("hydra.sweep.dir=") for o in overrides)
+    if args.multirun and not informational and len(experiments) == 1 and not own_folder:
+        from fer_pipeline.tracking.sweep import continue_sweep
+
+        ((uri, experiment),) = experiments
+        if folder := continue_sweep(uri, experiment, args.overrides):
+            args.overrides.append(f"hydra.sweep.dir={folder}")
     quiet_libraries()
     if not informational:
         from fer_pipeline.models.interrupt import install_interrupt_handlers

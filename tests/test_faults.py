@@ -4,6 +4,8 @@ sweep job does not end the sweep. (Ctrl-C and kill under `dvc repro`: tests/test
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import signal
@@ -23,6 +25,11 @@ pytestmark = pytest.mark.slow
 
 def start(module: str, *args: str, cwd: Path, env: dict | None = None) -> subprocess.Popen:
     return start_in_own_group([sys.executable, "-m", f"fer_pipeline.{module}", *args], cwd, env)
+
+
+def without_timing(curves_csv: bytes) -> list[dict]:
+    rows = csv.DictReader(io.StringIO(curves_csv.decode()))
+    return [{k: v for k, v in row.items() if k not in ("epoch_s", "images_per_s")} for row in rows]
 
 
 def weights(path: Path) -> dict[str, torch.Tensor]:
@@ -63,8 +70,9 @@ def test_interrupted_run_resumes_into_the_same_run_and_weights(prepared_project)
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
     assert json.loads((root / "reports/train.json").read_text())["mlflow_run_id"] == run_id
-    # The per-epoch table (DVC's curves) went on from the checkpoint: as the unbroken run's.
-    assert curves.read_bytes() == previous[curves]
+    # The per-epoch table (DVC's curves) went on from the checkpoint: as the unbroken run's, but
+    # for the seconds each epoch took.
+    assert without_timing(curves.read_bytes()) == without_timing(previous[curves])
     assert [line.split(",")[0] for line in curves.read_text().splitlines()[1:]] == list("0123")
     epochs = [m.step for m in client.get_metric_history(run_id, "val/acc")]
     assert len(epochs) == 4 and epochs == sorted(epochs)  # one curve, each epoch once
@@ -129,3 +137,40 @@ def test_a_failing_sweep_job_does_not_stop_the_sweep(prepared_project):
     assert table.startswith("# Test metrics by model.net.stem")  # by the swept key
     assert "| imagenet | 42 | " in table and "| small | 42 | " in table  # params.yaml's seed
     assert "| bogus |" not in table
+
+
+def test_an_interrupted_sweep_continues_where_it_stopped(prepared_project):
+    """Ctrl-C while the second of three jobs trains, then the same command: the first job is
+    skipped, the second resumes from its checkpoint into its own run, the third runs, and one table
+    covers all three under the one parent run."""
+    root = prepared_project
+    args = ("-m", "seed=1,2,3", "trainer.max_epochs=3", *TINY_EVALUATION)
+    process = start("train", *args, cwd=root)
+    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+
+    def second_job_saved_an_epoch() -> bool:
+        return any(root.glob("multirun/*/*/1/checkpoints/last.ckpt"))
+
+    wait_until(second_job_saved_an_epoch, process)
+    os.killpg(process.pid, signal.SIGINT)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode != 0, output[-3000:]
+    (parent,) = client.search_runs(["1"], "tags.`fer.kind` = 'sweep'")
+    assert parent.info.status == "KILLED"
+    first = client.search_runs(["1"], "tags.`fer.kind` = 'train'", order_by=["start_time ASC"])
+    assert [r.info.status for r in first] == ["FINISHED", "KILLED"], output[-3000:]
+
+    result = run_module("train", *args, cwd=root)  # the same command again
+    out = result.stdout
+    assert f"continuing sweep {parent.info.run_id} (KILLED)" in out and "1 job(s) finished" in out
+    assert f"sweep job 0 finished before (run {first[0].info.run_id}); skipped" in out
+    assert f"resuming run {first[1].info.run_id}" in out
+    runs = client.search_runs(["1"], "tags.`fer.kind` = 'train'", order_by=["start_time ASC"])
+    assert len(runs) == 3 and all(r.info.status == "FINISHED" for r in runs)
+    assert [r.info.run_id for r in runs[:2]] == [r.info.run_id for r in first]
+    assert {r.data.tags["mlflow.parentRunId"] for r in runs} == {parent.info.run_id}
+    sweeps = client.search_runs(["1"], "tags.`fer.kind` = 'sweep'")
+    assert [s.info.status for s in sweeps] == ["FINISHED"]  # the same parent, now finished
+    table = (root / "reports/compare/table.md").read_text()
+    assert "| resnet34 / sgdm | 1, 2, 3 |" in table  # one setting, all three seeds
+    assert len(list(root.glob("multirun/*/*"))) == 1  # one sweep folder

@@ -10,7 +10,7 @@ import sys
 import pytest
 import yaml
 
-from fer_pipeline import train
+from fer_pipeline import evaluate, train
 from tests.conftest import free_port, run_module
 
 
@@ -65,12 +65,34 @@ def test_values_that_cannot_train_are_one_line_errors(project, call_main, args, 
     assert not (project / "mlflow.db").exists() and not (project / "models").exists()
 
 
-def test_unreachable_tracking_server_fails_at_once_naming_it(project, call_main, monkeypatch):
+def test_unreachable_tracking_server_fails_at_once_naming_it(
+    prepared_project, call_main, monkeypatch
+):
     uri = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    code, _, err = call_main(train.main, "trainer.max_epochs=1")  # no data prepared: fails before
+    code, _, err = call_main(train.main, "trainer.max_epochs=1")
     assert code == 2 and err.count("\n") == 1
     assert f"tracking URI {uri} cannot be reached" in err
+    assert not (prepared_project / "checkpoints").exists()
+
+
+def test_a_run_refuses_data_other_than_it_names(prepared_project, call_main):
+    """The split holds the synthetic set; training or testing on FER2013 stops before any work."""
+    runs = [(train.main, ["data=fer2013"]), (train.main, ["-m", "data=fer2013"]),
+            (evaluate.main, ["data=fer2013"])]  # fmt: skip
+    for stage, args in runs:
+        code, _, err = call_main(stage, *args)
+        assert code == 2 and err.count("\n") == 1, err
+        assert "data/split holds 'synthetic'" in err and "this run's data is 'fer2013'" in err
+        assert "python -m fer_pipeline.prepare data=fer2013" in err
+    assert not (prepared_project / "checkpoints").exists()
+    assert not any((prepared_project / p).exists() for p in ("mlflow.db", "models"))
+
+
+def test_a_run_without_prepared_data_says_how_to_prepare_it(project, call_main):
+    code, _, err = call_main(train.main)
+    assert code == 2 and err.count("\n") == 1
+    assert "no prepared data: data/split/card.json is missing" in err
 
 
 HEAVY = "print('HEAVY', [m for m in ('torch', 'pytorch_lightning', 'mlflow') if m in sys.modules])"
@@ -87,6 +109,7 @@ HEAVY = "print('HEAVY', [m for m in ('torch', 'pytorch_lightning', 'mlflow') if 
         ("evaluate", ["--help"], "Stage ``evaluate``", 0),
         ("predict", ["--help"], "usage: python -m fer_pipeline.predict", 0),
         ("compare", ["--help"], "usage: python -m fer_pipeline.compare", 0),
+        ("find_lr", ["--help"], "learning-rate range test", 0),
         ("app.__main__", ["--help"], "usage: python -m fer_pipeline.app", 0),
         ("evaluate", ["evaluation.tta=bogus"], "evaluation.tta must be one of", 2),
     ],

@@ -156,3 +156,23 @@ def read_card(path: str | Path) -> dict:
         return json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise PipelineError(f"dataset card {path} is not valid JSON ({err})") from None
+
+
+def check_prepared(split_dir: str | Path, name: str) -> dict:
+    """The card of the split in ``split_dir``, when it is of the dataset ``name`` (the composed
+    ``data.name``); otherwise a one-line error naming both and the commands that prepare ``name``.
+    Returns the card."""
+    path = Path(split_dir) / CARD_NAME
+    prepare = (
+        f"python -m fer_pipeline.prepare data={name}, then crop and split with the same "
+        f"data={name} (docs/datasets.md), or dvc exp run -S data={name}"
+    )
+    if not path.is_file():
+        raise PipelineError(f"no prepared data: {path} is missing; prepare '{name}' with {prepare}")
+    card = read_card(path)
+    if card.get("name") != name:
+        raise PipelineError(
+            f"{split_dir} holds '{card.get('name')}' ({path}), but this run's data is '{name}': "
+            f"prepare it with {prepare}"
+        )
+    return card

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import sys
 import tempfile
@@ -11,6 +13,7 @@ from pathlib import Path
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
+from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
@@ -21,6 +24,9 @@ from fer_pipeline.tracking.registry import crown_best
 from fer_pipeline.tracking.runs import find_runs, runs_of
 
 SWEEP_KEYS_TAG = "fer.sweep_keys"  # the config keys a sweep varies, comma-separated
+SWEEP_KEY_TAG = "fer.sweep_key"  # what makes two sweep commands the same (sweep_key)
+SWEEP_DIR_TAG = "fer.sweep_dir"
+FINGERPRINT_TAG = "fer.fingerprint"  # on a training run: what it trains (config and data digest)
 DEFAULT_BY = ("model", "optimizer")  # a setting, when nothing says otherwise
 SUMMARY_METRICS = ("val/acc_best", "test/accuracy", "test/f1_macro", "test/specificity_macro")
 
@@ -44,6 +50,49 @@ def end_parent_run(status: str) -> None:
     run_id = os.environ.pop(PARENT_RUN_ENV, None)
     if run_id:
         MlflowClient(_OPEN_PARENT.pop(run_id)).set_terminated(run_id, status)
+
+
+def sweep_key(experiment: str, task_overrides: list[str]) -> str:
+    """The same ``-m`` command (its overrides, ``params.yaml``'s included, in their order) into
+    the same MLflow experiment gives the same key."""
+    text = json.dumps([experiment, [o for o in task_overrides if not o.startswith("hydra")]])
+    return hashlib.md5(text.encode()).hexdigest()
+
+
+def unfinished_sweep(client: MlflowClient, experiment: str, key: str) -> Run | None:
+    """The newest sweep of ``key`` when it did not finish (stopped, killed, or failed jobs) and
+    its folder is still there: a rerun of its command continues it."""
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    runs = client.search_runs(
+        [found.experiment_id],
+        filter_string=f"tags.`fer.kind` = 'sweep' and tags.`{SWEEP_KEY_TAG}` = '{key}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if not runs or runs[0].info.status == "FINISHED":
+        return None
+    return runs[0] if Path(runs[0].data.tags.get(SWEEP_DIR_TAG, "")).is_dir() else None
+
+
+def finished_job(tracking_uri: str, fingerprint: str) -> Run | None:
+    """The FINISHED training run of the open sweep (``PARENT_RUN_ENV``) that trained
+    ``fingerprint``, if any: a continued sweep skips that job."""
+    parent = os.environ.get(PARENT_RUN_ENV)
+    if not parent:
+        return None
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_run(parent).info.experiment_id
+    runs = client.search_runs(
+        [experiment],
+        filter_string=(
+            f"tags.`mlflow.parentRunId` = '{parent}' and tags.`{FINGERPRINT_TAG}` = "
+            f"'{fingerprint}' and attributes.status = 'FINISHED'"
+        ),
+        max_results=1,
+    )
+    return runs[0] if runs else None
 
 
 def setting_keys(by: str | list[str] | None, parent) -> list[str]:
@@ -106,16 +155,23 @@ class ParentRunCallback(Callback):
         client = MlflowClient(config.logger.tracking_uri)
         overrides = list(config.hydra.overrides.task)
         varied = sweep_overrides(config)
-        run = client.create_run(
-            ensure_experiment(client, config.logger.experiment_name),
-            run_name="sweep " + " ".join(varied),
-            tags={
-                "fer.kind": "sweep",
-                "fer.sweep_dir": str(config.hydra.sweep.dir),
-                SWEEP_KEYS_TAG: ",".join(o.split("=", 1)[0] for o in varied),
-            },
-        )
-        client.log_param(run.info.run_id, "sweep.overrides", " ".join(overrides))
+        key = sweep_key(config.logger.experiment_name, overrides)
+        sweep_dir = str(config.hydra.sweep.dir)
+        run = unfinished_sweep(client, config.logger.experiment_name, key)
+        if run is not None and run.data.tags[SWEEP_DIR_TAG] == sweep_dir:  # see continue_sweep
+            client.update_run(run.info.run_id, "RUNNING")
+        else:
+            run = client.create_run(
+                ensure_experiment(client, config.logger.experiment_name),
+                run_name="sweep " + " ".join(varied),
+                tags={
+                    "fer.kind": "sweep",
+                    SWEEP_DIR_TAG: sweep_dir,
+                    SWEEP_KEY_TAG: key,
+                    SWEEP_KEYS_TAG: ",".join(o.split("=", 1)[0] for o in varied),
+                },
+            )
+            client.log_param(run.info.run_id, "sweep.overrides", " ".join(overrides))
         os.environ[PARENT_RUN_ENV] = run.info.run_id
         _OPEN_PARENT[run.info.run_id] = config.logger.tracking_uri
         FAILED_JOBS.clear()
@@ -177,3 +233,25 @@ class ParentRunCallback(Callback):
         print(f"compare: {', '.join(str(p) for p in result['paths'])} (and on the parent run)")
         best = result["best_run"]
         print(crown_best(client, best.run_id, best.name))
+
+
+def continue_sweep(tracking_uri: str, experiment: str, task_overrides: list[str]) -> str | None:
+    """The folder of the unfinished sweep that ``task_overrides`` (a ``-m`` command line, with
+    ``params.yaml``'s choices) started before, if any: rerun there, the sweep goes on where it
+    stopped (finished jobs skipped, the cut one resumed from its checkpoints, into the same
+    parent run). ``None``: a new sweep."""
+    client = MlflowClient(tracking_uri)
+    run = unfinished_sweep(client, experiment, sweep_key(experiment, task_overrides))
+    if run is None:
+        return None
+    finished = client.search_runs(
+        [run.info.experiment_id],
+        filter_string=(
+            f"tags.`mlflow.parentRunId` = '{run.info.run_id}' and attributes.status = 'FINISHED'"
+        ),
+        max_results=10_000,
+    )
+    folder = run.data.tags[SWEEP_DIR_TAG]
+    print(f"train: continuing sweep {run.info.run_id} ({run.info.status}) in {folder}: "
+          f"{len(finished)} job(s) finished before")  # fmt: skip
+    return folder

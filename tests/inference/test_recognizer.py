@@ -97,7 +97,8 @@ def test_explain_gives_the_occlusion_map_of_a_face(recognizer, inputs):
         recognizer.explain(inputs["crops"])
 
 
-def test_bad_model_and_device_are_one_line_errors(tmp_path):
+def test_bad_model_and_device_are_one_line_errors(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a folder without models/, whatever the checkout holds
     with pytest.raises(PipelineError, match="no trained model at models/best.ckpt"):
         Recognizer.load("models/best.ckpt")
     with pytest.raises(PipelineError, match="not a checkpoint file"):
