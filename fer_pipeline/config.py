@@ -86,12 +86,15 @@ def experiment_sweep(name: str) -> dict[str, str]:
 
 def experiment_keys(name: str) -> set[str]:
     """The keys ``conf/experiment/<name>.yaml`` sets: groups it overrides in its defaults list,
-    keys it sweeps and values it sets (dotted)."""
+    keys it sweeps and values it sets (dotted), with those of the experiments it builds on (a
+    plain entry of its defaults list, e.g. ``- fer2013_cpu``)."""
     tree = read_experiment(name)
     keys = set()
     for entry in tree.pop("defaults", []) or []:
         if isinstance(entry, dict):
             keys |= {k.removeprefix("override ").strip().lstrip("/") for k in entry}
+        elif isinstance(entry, str) and entry != "_self_" and not entry.startswith("/"):
+            keys |= experiment_keys(entry)
     sweeper = (tree.pop("hydra", None) or {}).get("sweeper") or {}
     return keys | set(sweeper.get("params") or {}) | set(_flatten(tree))
 

@@ -130,11 +130,15 @@ def test_optimizer_and_scheduler_configs_build_what_train_uses(optimizer, schedu
     import torch
     from hydra.utils import instantiate
 
+    from fer_pipeline.models.module import per_step
+
     cfg = load_config([f"optimizer={optimizer}", f"scheduler={scheduler}"])
     params = [torch.nn.Parameter(torch.ones(2))]
     opt = instantiate(cfg.optimizer)(params=params)
     assert type(opt).__name__ == {"sgdm": "SGD", "adam": "Adam", "rmsprop": "RMSprop"}[optimizer]
-    sched = instantiate(cfg.scheduler)(optimizer=opt) if cfg.scheduler else None
+    factory = instantiate(cfg.scheduler) if cfg.scheduler else None
+    steps = {"total_steps": 10} if per_step(factory) else {}  # FERModule gives the run's steps
+    sched = factory(optimizer=opt, **steps) if factory else None
     assert (sched is None) == (scheduler == "none")
 
 
@@ -169,3 +173,23 @@ def test_a_class_map_can_be_given_on_the_command_line():
         "smiles": "happy", "frown": "sad", "other": None,
     }  # fmt: skip
     assert load_config(["data=folder"]).data.class_map is None  # none given: folder names
+
+
+def test_the_cpu_recipe_and_its_tables_compose_with_each_optimizer_at_its_own_rate():
+    cfg = load_config(["experiment=fer2013_cpu"])
+    assert (cfg.data.name, cfg.model.name, cfg.trainer.accelerator) == ("fer2013", "fusion", "cpu")
+    assert cfg.scheduler._target_ == "torch.optim.lr_scheduler.OneCycleLR"
+    assert cfg.scheduler.max_lr == cfg.optimizer.lr == 0.002 and cfg.trainer.max_time
+    # an experiment that builds on the recipe keeps its choices over params.yaml's
+    table = {o: load_config(["experiment=fer2013_table1", f"optimizer={o}", "seed=1"])
+             for o in ("sgdm", "adam", "rmsprop")}  # fmt: skip
+    for name, composed in table.items():
+        assert composed.optimizer.lr == composed.tuned_lr[name] == composed.scheduler.max_lr
+        assert (
+            composed.scheduler._target_.endswith("OneCycleLR") and composed.data.name == "fer2013"
+        )
+    assert len({c.optimizer.lr for c in table.values()}) == 3
+    assert load_config(["optimizer=sgdm"]).optimizer.lr == 0.05  # no tuned_lr: the file's default
+    assert load_config(["optimizer=sgdm", "++tuned_lr.sgdm=0.01"]).optimizer.lr == 0.01
+    models = load_config(["experiment=fer2013_models", "model=resnet34", "seed=1"])
+    assert models.model.name == "resnet34" and models.trainer.max_epochs == 3

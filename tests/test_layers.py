@@ -20,7 +20,8 @@ LAYERS = [
     {"inference"},
     {"app"},
     {"fit"},  # the training run, started by the train command
-    {"prepare", "crop", "split", "train", "evaluate", "predict", "compare"},  # entry points
+    # the entry points
+    {"prepare", "crop", "split", "train", "evaluate", "predict", "compare", "find_lr"},
 ]
 LAYER = {group: i for i, groups in enumerate(LAYERS) for group in groups}
 

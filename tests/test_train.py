@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from fer_pipeline import fit
 from fer_pipeline.config import load_config
 from fer_pipeline.data.datamodule import build_datamodule, keep_batch
 from fer_pipeline.errors import PipelineError
-from fer_pipeline.fit import build_module, build_trainer, class_weights
+from fer_pipeline.fit import build_module, build_trainer, class_weights, native_bf16
 from fer_pipeline.models.module import FERModule
 
 
@@ -71,3 +72,28 @@ def test_speed_option_composes_and_trains_a_step(split_project, option, monkeypa
 def test_unknown_compile_mode_is_one_clear_error():
     with pytest.raises(PipelineError, match="trainer.compile must be false or one of"):
         FERModule(torch.nn.Linear(2, 2), classes=["a", "b"], compile="fastest")
+
+
+@pytest.mark.parametrize(
+    "flags,native",
+    [
+        ("fpu avx512f avx512_bf16 avx512_vnni", True),  # Zen 4, Cooper Lake
+        ("fpu avx512f amx_bf16 amx_tile", True),  # Sapphire Rapids
+        ("fpu avx2 avx512f avx512bw", False),  # AVX-512 without bf16: oneDNN would emulate it
+    ],
+)
+def test_bf16_on_cpu_only_where_it_is_native(tmp_path, flags, native):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+    assert native_bf16(str(cpuinfo)) is native
+    assert native_bf16(str(tmp_path / "absent")) is False
+
+
+def test_a_cpu_without_native_bf16_trains_in_fp32_and_says_so(split_project, monkeypatch, capsys):
+    monkeypatch.chdir(split_project)
+    monkeypatch.setattr(fit, "native_bf16", lambda: False)
+    cfg = load_config(["model=resnet34"])
+    assert cfg.trainer.precision == "bf16-mixed"  # trainer=cpu's default
+    trainer = build_trainer(cfg, logger=False, enable_checkpointing=False)
+    assert trainer.precision == "32-true"
+    assert "no native bf16" in capsys.readouterr().out

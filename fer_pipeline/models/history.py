@@ -16,6 +16,8 @@ COLUMNS = {
     "val_loss": "val/loss",
     "val_acc": "val/acc",
     "lr": "lr",
+    "epoch_s": "train/epoch_s",  # seconds of the epoch's training batches
+    "images_per_s": "train/images_per_s",
 }
 
 

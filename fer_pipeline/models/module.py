@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,7 +26,8 @@ class FERModule(pl.LightningModule):
     Args:
         net: the network (see :mod:`fer_pipeline.models.hybrid`).
         optimizer: ``params -> torch.optim.Optimizer`` (a Hydra ``_partial_`` target).
-        scheduler: ``optimizer -> LR scheduler`` or ``None``; stepped once per epoch.
+        scheduler: ``optimizer -> LR scheduler`` or ``None``; stepped once per epoch, except
+            ``OneCycleLR`` (given the run's step count, stepped per optimizer step).
         classes: class names in label order.
         label_smoothing: cross-entropy label smoothing.
         class_weights: per-class loss weights ``(K,)`` or ``None``.
@@ -80,6 +82,8 @@ class FERModule(pl.LightningModule):
         # same number as the best checkpoint's score. Persistent, so a resumed run keeps it.
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)
+        self._epoch_start: float | None = None  # the training cost of each epoch (see below)
+        self._faces_seen = 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x.contiguous(memory_format=self.memory_format))
@@ -94,6 +98,7 @@ class FERModule(pl.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss, scores, y = self.model_step(batch)
+        self._faces_seen += int(y.shape[0])
         self.train_loss(loss)
         self.train_acc(scores, y)
         self.log("train/loss", self.train_loss, on_step=False, on_epoch=True, prog_bar=True)
@@ -103,6 +108,17 @@ class FERModule(pl.LightningModule):
     def on_train_epoch_start(self) -> None:
         # The learning rate this epoch trains with (an epoch scheduler steps after the epoch).
         self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], sync_dist=True)
+        self._epoch_start, self._faces_seen = time.perf_counter(), 0
+
+    def on_validation_epoch_start(self) -> None:
+        """The training cost of the epoch that just ended (its training batches only):
+        ``train/epoch_s`` and ``train/images_per_s`` (this process's faces)."""
+        if self.trainer.sanity_checking or self._epoch_start is None:
+            return
+        seconds = time.perf_counter() - self._epoch_start
+        self.log("train/epoch_s", seconds, sync_dist=True)
+        self.log("train/images_per_s", self._faces_seen / seconds, sync_dist=True)
+        self._epoch_start = None
 
     def validation_step(self, batch, batch_idx: int) -> None:
         loss, scores, y = self.model_step(batch)
@@ -133,11 +149,23 @@ class FERModule(pl.LightningModule):
         optimizer = self.optimizer_factory(params=self.parameters())
         if self.scheduler_factory is None:
             return optimizer
-        scheduler = self.scheduler_factory(optimizer=optimizer)
+        if per_step(self.scheduler_factory):
+            # one-cycle: warm up, then anneal over every optimizer step of the run
+            total = int(self.trainer.estimated_stepping_batches)
+            scheduler = self.scheduler_factory(optimizer=optimizer, total_steps=total)
+            interval = "step"
+        else:
+            scheduler, interval = self.scheduler_factory(optimizer=optimizer), "epoch"
         return {
             "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
+            "lr_scheduler": {"scheduler": scheduler, "interval": interval},
         }
+
+
+def per_step(factory: Callable | None) -> bool:
+    """Whether a scheduler factory (a Hydra ``_partial_``) builds a schedule stepped per batch:
+    :class:`~torch.optim.lr_scheduler.OneCycleLR`, which needs the run's step count."""
+    return getattr(factory, "func", None) is torch.optim.lr_scheduler.OneCycleLR
 
 
 def load_trained(checkpoint: str | Path) -> FERModule:

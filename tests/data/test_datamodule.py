@@ -140,3 +140,17 @@ def test_faces_of_different_sizes_are_not_packed(split_project, tmp_path):
 def test_unknown_loader_choice_is_a_clear_error(split_project, option, key):
     with pytest.raises(PipelineError, match=f"{key} must be one of .*got"):
         datamodule(split_project, **option)
+
+
+def test_auto_augmentation_is_batched_unless_faces_differ_in_size(split_project, tmp_path):
+    assert datamodule(split_project, augmentation="auto").augmentation == "batched"
+    faces = tmp_path / "faces"
+    shutil.copytree(split_project / "data/faces", faces)
+    train_row = next(r for r in manifest_rows(split_project) if r["split"] == "train")
+    cv2.imwrite(str(faces / train_row["path"]), np.zeros((20, 24), np.uint8))
+    dm = FERDataModule(str(faces), str(split_project / "data/split/manifest.csv"), input_size=40,
+                       batch_size=8, source="files", augmentation="auto")  # fmt: skip
+    dm.setup("fit")
+    assert dm.augmentation == "albumentations"
+    x, _ = first_batch(dm)
+    assert x.shape == (8, 1, 40, 40) and x.dtype == torch.float32  # resized per image

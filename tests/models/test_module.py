@@ -145,3 +145,28 @@ def test_weights_that_do_not_fit_are_refused_naming_the_file(tmp_path):
         load_trained(path)
     assert str(path) in str(err.value) and "Missing key" in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_one_cycle_is_stepped_every_batch_over_the_whole_run():
+    data = TensorDataset(torch.randn(40, 1, 8, 8), torch.randint(0, 2, (40,)))
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 2))
+    module = FERModule(
+        net,
+        optimizer=functools.partial(torch.optim.SGD, lr=0.1, momentum=0.9),
+        scheduler=functools.partial(torch.optim.lr_scheduler.OneCycleLR, max_lr=0.1),
+        classes=["a", "b"],
+    )
+    rates = []
+
+    class Rates(pl.Callback):
+        def on_train_batch_start(self, trainer, *args):
+            rates.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    trainer = pl.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, callbacks=[Rates()],
+                         enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
+    trainer.fit(module, DataLoader(data, batch_size=8))
+    scheduler = trainer.lr_scheduler_configs[0]
+    assert scheduler.interval == "step" and scheduler.scheduler.total_steps == 10
+    assert len(rates) == 10  # 5 batches x 2 epochs, each at its own rate
+    assert rates[0] == pytest.approx(0.1 / 25) and max(rates) == pytest.approx(0.1, rel=0.05)
+    assert rates[-1] < 0.1 / 1000  # the last batch trains at the annealed rate
