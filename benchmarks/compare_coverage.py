@@ -122,12 +122,12 @@ def coverage(
             low, high = two_level_bootstrap(a, b, faces_bs, rng)
             held["two_level_bootstrap"] += low <= diff <= high
             significant["pooled_mcnemar"] += pooled_mcnemar_p(a, b) < 0.05
-    result = {"coverage": {k: v / experiments for k, v in held.items()}}
-    result["significant"] = {k: v / experiments for k, v in significant.items()}
-    if not baselines:
-        result = {"coverage": {"ours": result["coverage"]["ours"]},
-                  "significant": {"ours": result["significant"]["ours"]}}  # fmt: skip
-    return result
+    if not baselines:  # only ours was counted
+        held, significant = {"ours": held["ours"]}, {"ours": significant["ours"]}
+    return {
+        "coverage": {k: v / experiments for k, v in held.items()},
+        "significant": {k: v / experiments for k, v in significant.items()},
+    }
 
 
 def main() -> None:

@@ -28,17 +28,16 @@ from fer_pipeline.data.transforms import build_transform
 from fer_pipeline.errors import PipelineError
 
 SOURCES = ("packed", "files")
-AUGMENTATIONS = ("albumentations", "batched")  # the config's `auto` is resolved by build_datamodule
+AUGMENTATIONS = ("albumentations", "batched", "auto")  # auto: resolved by FERDataModule.setup
 
 
-def loader_choice_problems(source: str, augmentation: str, allow_auto: bool = True) -> list[str]:
-    """What is wrong with ``loader.source`` and ``loader.augmentation`` (``auto`` is the config's,
-    resolved by :func:`build_datamodule`), one message each."""
-    allowed = (*AUGMENTATIONS, "auto")
+def loader_choice_problems(source: str, augmentation: str) -> list[str]:
+    """What is wrong with ``loader.source`` and ``loader.augmentation``, one message each."""
+    allowed = AUGMENTATIONS
     problems = []
     if source not in SOURCES:
         problems.append(f"loader.source must be one of {SOURCES}, got '{source}'")
-    if augmentation not in (allowed if allow_auto else AUGMENTATIONS):
+    if augmentation not in allowed:
         problems.append(f"loader.augmentation must be one of {allowed}, got '{augmentation}'")
     return problems
 

@@ -193,8 +193,12 @@ def t_interval(mean: float, parts: list[tuple[float, int]], level: float) -> tup
     se = math.sqrt(var)
     denominator = sum(v * v / d for v, d in parts if math.isfinite(d) and v > 0)
     df = var * var / denominator if denominator > 0 else math.inf
-    half = float(stats.t.ppf(0.5 + level / 2, df)) * se if se > 0 else 0.0
+    half = half_width(se, df, level)
     return mean - half, mean + half, se, df
+
+
+def half_width(se: float, df: float, level: float) -> float:
+    return float(stats.t.ppf(0.5 + level / 2, df)) * se if se > 0 else 0.0
 
 
 def seed_parts(*estimates: Estimate) -> list[tuple[float, int]]:
@@ -310,8 +314,8 @@ def difference(best: Row, other: Row, column: str, faces: FaceBootstrap | None, 
     a, b = estimate(best.runs, column, faces), estimate(other.runs, column, faces)
     diff = a.mean - b.mean
     face_scores = None if faces is None else a.face_scores - b.face_scores
-    parts = seed_parts(a, b) + face_part(face_scores, a, b)
-    low, high, se, df = t_interval(diff, parts, level)
+    seeds = seed_parts(a, b)
+    low, high, se, df = t_interval(diff, seeds + face_part(face_scores, a, b), level)
     if se > 0:
         p_greater = float(stats.t.cdf(diff / se, df))
         p = float(2 * stats.t.sf(abs(diff) / se, df))
@@ -325,14 +329,13 @@ def difference(best: Row, other: Row, column: str, faces: FaceBootstrap | None, 
         "p_greater": p_greater,
         "p": p,
         "seeds": (a.n, b.n),
-        "counts_seeds": bool(seed_parts(a, b)),
+        "counts_seeds": bool(seeds),
         "counts_faces": face_scores is not None,
     }
 
 
-def shared_faces(rows: list[Row]) -> FaceBootstrap | None:
+def shared_faces(runs: list[RunRecord]) -> FaceBootstrap | None:
     """The face bootstrap over the test faces every run saved; ``None`` when a run saved none."""
-    runs = [r for row in rows for r in row.runs]
     if not runs or any(r.predictions is None for r in runs):
         return None
     return FaceBootstrap(sorted(runs[0].predictions))
@@ -344,7 +347,7 @@ def significance(
     """Is the row with the best mean ``metric`` significantly better than each other row?
     ``faces``: the :class:`FaceBootstrap` of the runs' shared test faces (``None``: made here
     when every run saved its predictions)."""
-    faces = faces if faces is not None else shared_faces(rows)
+    faces = faces if faces is not None else shared_faces([r for row in rows for r in row.runs])
     best = max(rows, key=lambda r: r.mean[metric])
     others = [r for r in rows if r is not best]
     comparisons = []
@@ -362,8 +365,8 @@ def significance(
     ):
         entry["p_holm"] = p_holm
         entry["holm_level"] = level
-        entry["ci_holm"] = difference(best, rows_by_label(rows, entry["other"]), metric, faces,
-                                      level)["ci"]  # fmt: skip
+        half = half_width(entry["se"], entry["df"], level)
+        entry["ci_holm"] = (entry["difference"] - half, entry["difference"] + half)
         entry["significant"] = p_holm < alpha
     return {
         "metric": metric,
@@ -375,10 +378,6 @@ def significance(
         "comparisons": comparisons,
         "statement": statement(best, rows, comparisons, metric, alpha, faces),
     }
-
-
-def rows_by_label(rows: list[Row], label: str) -> Row:
-    return next(r for r in rows if r.label == label)
 
 
 def statement(

@@ -106,7 +106,7 @@ def compare_runs(
         raise PipelineError(f"compare.metric {metric!r} is not one of {', '.join(COLUMNS)}")
     with tempfile.TemporaryDirectory() as tmp:
         records, data = collect_records(client, runs, by, Path(tmp))
-    faces = shared_faces(rows_by_setting(records))
+    faces = shared_faces(records)
     rows = rows_by_setting(records, faces=faces)
     sig = significance(rows, metric, alpha, faces)
     context = (
