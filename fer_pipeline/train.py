@@ -84,12 +84,11 @@ def main(argv: list[str] | None = None) -> None:
         from fer_pipeline.fit import check_train_config, relaunches_itself
         from fer_pipeline.tracking.server import check_tracking_uri
 
-        uris, data, experiments = set(), set(), set()
+        experiments, data = set(), set()  # (tracking URI, experiment), (split folder, data.name)
         submitit = any(o.startswith("hydra/launcher=submitit") for o in overrides)
 
         def check(cfg: DictConfig) -> None:
             check_train_config(cfg)
-            uris.add(cfg.logger.tracking_uri)
             experiments.add((cfg.logger.tracking_uri, cfg.logger.experiment_name))
             data.add((cfg.paths.split, cfg.data.name))
             if args.multirun and relaunches_itself(cfg) and not submitit:
@@ -101,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
                 )
 
         config_lib.check_sweep(overrides, check=check)
-        for uri in sorted(uris):
+        for uri in sorted({uri for uri, _ in experiments}):
             check_tracking_uri(uri)
         for split, name in sorted(data):  # the data each run names is the data prepared
             check_prepared(split, name)

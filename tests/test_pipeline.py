@@ -106,6 +106,7 @@ def test_dvc_repro_end_to_end(project, tmp_path):
         curves = list(csv.DictReader(f))
     assert [int(r["epoch"]) for r in curves] == list(range(len(curves))) and curves
     assert {"train_loss", "train_acc", "val_loss", "val_acc", "lr"} <= set(curves[0])
+    assert all(float(r["epoch_s"]) > 0 and float(r["images_per_s"]) > 0 for r in curves)
     plots = dvc("plots", "show", "--json", cwd=project).stdout
     for picture in ("confusion_matrix.png", "occlusion/overlays.png", "occlusion/mean_maps.png"):
         assert f"reports/{picture}" in plots

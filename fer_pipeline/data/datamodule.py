@@ -33,12 +33,11 @@ AUGMENTATIONS = ("albumentations", "batched", "auto")  # auto: resolved by FERDa
 
 def loader_choice_problems(source: str, augmentation: str) -> list[str]:
     """What is wrong with ``loader.source`` and ``loader.augmentation``, one message each."""
-    allowed = AUGMENTATIONS
     problems = []
     if source not in SOURCES:
         problems.append(f"loader.source must be one of {SOURCES}, got '{source}'")
-    if augmentation not in allowed:
-        problems.append(f"loader.augmentation must be one of {allowed}, got '{augmentation}'")
+    if augmentation not in AUGMENTATIONS:
+        problems.append(f"loader.augmentation must be one of {AUGMENTATIONS}, got '{augmentation}'")
     return problems
 
 
