@@ -21,7 +21,7 @@ LAYERS = [
     {"app"},
     {"fit"},  # the training run, started by the train command
     # the entry points
-    {"prepare", "crop", "split", "train", "evaluate", "predict", "compare", "find_lr"},
+    {"prepare", "crop", "split", "train", "evaluate", "predict", "compare", "find_lr", "choose_lr"},
 ]
 LAYER = {group: i for i, groups in enumerate(LAYERS) for group in groups}
 

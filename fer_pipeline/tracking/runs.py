@@ -42,10 +42,11 @@ def find_runs(
     experiment_name: str,
     parent: str | None = None,
     tags: dict[str, str] | None = None,
+    params: dict[str, str] | None = None,
 ) -> tuple[list[Run], Run | None]:
     """Finished training runs of ``experiment_name``, optionally only the children of ``parent``
-    (a run id, or ``latest`` for the newest sweep) and only those with every tag in ``tags``.
-    Returns the runs (oldest first) and the parent run."""
+    (a run id, or ``latest`` for the newest sweep) and only those with every tag in ``tags`` and
+    every param in ``params``. Returns the runs (oldest first) and the parent run."""
     experiment = client.get_experiment_by_name(experiment_name)
     if experiment is None:
         raise PipelineError(f"MLflow has no experiment '{experiment_name}' (nothing trained yet?)")
@@ -62,6 +63,8 @@ def find_runs(
         filters.append(f"tags.`mlflow.parentRunId` = '{parent_run.info.run_id}'")
     for key, value in (tags or {}).items():
         filters.append(f"tags.`{key}` = '{value}'")
+    for key, value in (params or {}).items():
+        filters.append(f"params.`{key}` = '{value}'")
     runs = client.search_runs(
         [experiment.experiment_id],
         filter_string=" and ".join(filters),
@@ -74,6 +77,8 @@ def find_runs(
             where += f", parent {describe(parent_run)}"
         if tags:
             where += ", tags " + ", ".join(f"{k}={v}" for k, v in tags.items())
+        if params:
+            where += ", params " + ", ".join(f"{k}={v}" for k, v in params.items())
         raise PipelineError(f"no finished training runs match ({where})")
     return runs, parent_run
 

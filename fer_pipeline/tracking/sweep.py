@@ -117,11 +117,17 @@ def swept(overrides: list[str]) -> list[str]:
 
 def sweep_overrides(config: DictConfig) -> list[str]:
     """What the sweep varies: the config's ``hydra.sweeper.params`` (an experiment's sweep) that the
-    command line does not replace, then the command line's sweeping overrides."""
-    command_line = swept(list(config.hydra.overrides.task))
-    given = {o.split("=", 1)[0] for o in command_line}
+    command line does not replace (``optimizer=sgdm`` replaces ``optimizer: sgdm,adam``, as in
+    Hydra's sweeper), then the command line's sweeping overrides."""
+    task = list(config.hydra.overrides.task)
+    given = {key_of(o) for o in task}
     params = config.hydra.sweeper.get("params") or {}
-    return [f"{k}={v}" for k, v in params.items() if k not in given] + command_line
+    return [f"{k}={v}" for k, v in params.items() if key_of(k) not in given] + swept(task)
+
+
+def key_of(override: str) -> str:
+    """The config key an override sets: ``++tuned_lr.adam=0.1`` -> ``tuned_lr.adam``."""
+    return override.split("=", 1)[0].lstrip("+~")
 
 
 def summary_table(client: MlflowClient, parent_id: str, experiment: str) -> str:
@@ -168,7 +174,7 @@ class ParentRunCallback(Callback):
                     "fer.kind": "sweep",
                     SWEEP_DIR_TAG: sweep_dir,
                     SWEEP_KEY_TAG: key,
-                    SWEEP_KEYS_TAG: ",".join(o.split("=", 1)[0] for o in varied),
+                    SWEEP_KEYS_TAG: ",".join(key_of(o) for o in varied),
                 },
             )
             client.log_param(run.info.run_id, "sweep.overrides", " ".join(overrides))

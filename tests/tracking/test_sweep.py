@@ -65,3 +65,22 @@ def test_a_job_failing_in_another_process_fails_the_sweep(tmp_path, monkeypatch)
     callback.on_multirun_end(config)
     assert FAILED_JOBS == ["job 1: bogus value (x=1)"]  # what train.main's exit status reads
     assert MlflowClient(uri).get_run(run_id).info.status == "FAILED"
+
+
+def test_the_parent_run_names_what_the_command_line_leaves_swept(tmp_path, monkeypatch):
+    """An experiment's sweep (optimizer: sgdm,adam,rmsprop) narrowed on the command line
+    (optimizer=sgdm) and widened there (++tuned_lr.sgdm=0.01,0.1): the name and the swept keys
+    say what the jobs vary."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.delenv(PARENT_RUN_ENV, raising=False)
+    config = OmegaConf.create({
+        "logger": {"tracking_uri": uri, "experiment_name": "fer-pipeline"},
+        "hydra": {"overrides": {"task": ["optimizer=sgdm", "++tuned_lr.sgdm=0.01,0.1"]},
+                  "sweep": {"dir": "multirun/x"},
+                  "sweeper": {"params": {"optimizer": "sgdm,adam,rmsprop", "seed": "1,2"}}},
+    })  # fmt: skip
+    ParentRunCallback().on_multirun_start(config)
+    parent = MlflowClient(uri).get_run(os.environ[PARENT_RUN_ENV])
+    end_parent_run("KILLED")
+    assert parent.info.run_name == "sweep seed=1,2 ++tuned_lr.sgdm=0.01,0.1"
+    assert parent.data.tags["fer.sweep_keys"] == "seed,tuned_lr.sgdm"
