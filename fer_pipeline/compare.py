@@ -5,6 +5,7 @@ significance of the best setting) as Markdown, CSV and a bar chart.
     python -m fer_pipeline.compare --parent latest         # the newest sweep's runs
     python -m fer_pipeline.compare --parent <run id> --by optimizer
     python -m fer_pipeline.compare --tag fer.model=fusion --by optimizer,seed ...
+    python -m fer_pipeline.compare --run <run id> --run <run id> ... --by model   # chosen runs
 
 Writes ``<paths.reports>/<compare.name>/table.{md,csv,png}`` (or ``--out``) and, for a sweep, logs
 them to its parent run under ``compare/``. Points the registered model's alias ``champion`` at the
@@ -26,6 +27,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m fer_pipeline.compare", description=__doc__)
     parser.add_argument("--parent", help="a sweep's parent run id, or 'latest'")
     parser.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument(
+        "--run", action="append", default=[], metavar="RUN_ID",
+        help="compare these runs (repeat it; e.g. runs of several sweeps), not --parent/--tag",
+    )  # fmt: skip
     parser.add_argument("--by", help="config keys that make a setting, comma-separated")
     parser.add_argument("--metric", help="picks the best setting (default: compare.metric)")
     parser.add_argument("--alpha", type=float, help="significance level (default: compare.alpha)")
@@ -52,14 +57,20 @@ def main(argv: list[str] | None = None) -> None:
 
     from fer_pipeline.tracking.compare_runs import compare_runs
     from fer_pipeline.tracking.registry import crown_best
-    from fer_pipeline.tracking.runs import find_runs, runs_of
+    from fer_pipeline.tracking.runs import find_runs, given_runs, runs_of
     from fer_pipeline.tracking.sweep import setting_keys
 
     quiet_libraries()  # no MLflow download bar per run compared
     cfg = load_config([])
     client = MlflowClient(cfg.logger.tracking_uri)
     experiment = args.experiment or cfg.logger.experiment_name
-    runs, parent = find_runs(client, experiment, args.parent, parse_tags(args.tag))
+    if args.run and (args.parent or args.tag):
+        raise PipelineError("--run names the runs itself: use it without --parent and --tag")
+    if args.run:
+        runs, parent, description = given_runs(client, args.run), None, "the runs given"
+    else:
+        runs, parent = find_runs(client, experiment, args.parent, parse_tags(args.tag))
+        description = runs_of(parent) if parent else f"experiment '{experiment}'"
     by = setting_keys(args.by or cfg.compare.by, parent)
     out = Path(args.out) if args.out else Path(cfg.paths.reports) / cfg.compare.name
     result = compare_runs(
@@ -70,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
         metric=args.metric or cfg.compare.metric,
         alpha=args.alpha if args.alpha is not None else cfg.compare.alpha,
         parent=parent,
-        description=runs_of(parent) if parent else f"experiment '{experiment}'",
+        description=description,
     )
     print(result["paths"][0].read_text())
     print(f"compare: {', '.join(str(p) for p in result['paths'])}")

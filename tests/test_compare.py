@@ -90,6 +90,26 @@ def test_no_matching_runs(store, capsys):
     assert "no finished training runs match" in line and "fer.optimizer=rmsprop" in line
 
 
+def test_runs_of_several_sweeps_are_compared_by_id(store, project, capsys):
+    """A table of chosen runs: seed 1 from one sweep (a grid), seeds 2 and 3 from another."""
+    client, parent, tmp = store
+    experiment = client.get_experiment_by_name("fer-pipeline").experiment_id
+    other = client.create_run(experiment, run_name="sweep 2", tags={"fer.kind": "sweep"})
+    ids = [fake_run(client, parent, "adam", "1", 36, tmp=tmp)]
+    fake_run(client, parent, "adam", "1", 10, tmp=tmp)  # not chosen: left out
+    for seed, right in (("2", 38), ("3", 37)):
+        ids.append(fake_run(client, other.info.run_id, "adam", seed, right, tmp=tmp))
+    argv = [a for i in ids for a in ("--run", i)] + ["--by", "optimizer", "--out", "t"]
+    main(argv)
+    table = (project / "t/table.md").read_text()
+    assert "| adam | 1, 2, 3 | 0.9250 ± 0.0250" in table
+    assert "3 runs of the runs given" in table
+    line = error_of(["--run", ids[0], "--parent", "latest"], capsys)
+    assert "--run names the runs itself" in line
+    assert f"--run {other.info.run_id}: 'sweep 2'" in error_of(["--run", other.info.run_id], capsys)
+    assert "--run nope: no such MLflow run" in error_of(["--run", "nope"], capsys)
+
+
 def test_runs_missing_a_metric_are_named(store, capsys):
     client, parent, tmp = store
     fake_run(client, parent, "adam", "1", 30, tmp=tmp)

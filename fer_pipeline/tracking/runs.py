@@ -37,6 +37,24 @@ def latest_sweep(client: MlflowClient, experiment_id: str) -> Run:
     return sweeps[0]
 
 
+def given_runs(client: MlflowClient, run_ids: list[str]) -> list[Run]:
+    """The runs named by id (a table made of several sweeps' runs), oldest first; refuses, naming
+    it, an id that is no run, or no finished training run."""
+    runs = []
+    for run_id in run_ids:
+        try:
+            run = client.get_run(run_id)
+        except MlflowException:
+            raise PipelineError(f"--run {run_id}: no such MLflow run") from None
+        if run.data.tags.get("fer.kind") != "train" or run.info.status != "FINISHED":
+            raise PipelineError(
+                f"--run {run_id}: {describe(run)} is not a finished training run "
+                f"({run.data.tags.get('fer.kind', 'no kind')}, {run.info.status})"
+            )
+        runs.append(run)
+    return sorted(runs, key=lambda r: r.info.start_time)
+
+
 def find_runs(
     client: MlflowClient,
     experiment_name: str,
