@@ -36,7 +36,9 @@ from fer_pipeline.io import atomic_dir, clean_stale, write_json
 from fer_pipeline.models.checkpoint import build_net, read_checkpoint
 from fer_pipeline.models.history import EpochHistory
 from fer_pipeline.models.interrupt import StopOnSignal, between_batches
+from fer_pipeline.models.log_progress import LogProgress
 from fer_pipeline.models.module import FERModule
+from fer_pipeline.progress import on_terminal
 from fer_pipeline.ranks import is_leader
 from fer_pipeline.tracking import PARENT_RUN_ENV
 from fer_pipeline.tracking.dataset import log_dataset
@@ -180,6 +182,15 @@ def build_trainer(cfg: DictConfig, **kwargs) -> pl.Trainer:
         print("train: trainer.sync_batchnorm is for GPUs; off with trainer.accelerator=cpu")
         trainer_cfg["sync_batchnorm"] = False
     return instantiate(trainer_cfg, **kwargs)
+
+
+def progress_callbacks(cfg: DictConfig) -> list[pl.Callback]:
+    """Progress lines in a log (:class:`LogProgress`) when stdout is no terminal, where
+    Lightning's bar shows nothing until an epoch ends; none when ``trainer.enable_progress_bar``
+    is off."""
+    if on_terminal() or not cfg.trainer.get("enable_progress_bar", True):
+        return []
+    return [LogProgress()]
 
 
 def checkpoint_callbacks(folder: Path) -> tuple[ModelCheckpoint, ModelCheckpoint]:
@@ -384,8 +395,10 @@ def train(cfg: DictConfig) -> float:
         trainer = build_trainer(
             cfg,
             logger=logger or False,  # DDP's other ranks: no MLflow client at all
-            callbacks=[best_cb, last_cb, history, StopOnSignal(), *system_metrics(cfg, resume)],
+            callbacks=[best_cb, last_cb, history, StopOnSignal(), *system_metrics(cfg, resume)]
+            + progress_callbacks(cfg),
             default_root_dir=str(job_dir),
+            **({} if on_terminal() else {"enable_progress_bar": False}),
         )
         with between_batches():  # Ctrl-C stops at a batch end, never inside a write
             trainer.fit(

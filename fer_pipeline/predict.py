@@ -111,9 +111,8 @@ class Annotator:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     quiet_libraries()  # no MLflow download bar when --model is a registry or run URI
-    from tqdm import tqdm
-
     from fer_pipeline.inference import Recognizer, columns
+    from fer_pipeline.progress import progress
 
     out = Path(args.out)
     if out.is_dir():
@@ -138,11 +137,11 @@ def main(argv: list[str] | None = None) -> None:
         with part.open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=columns(recognizer.classes))
             writer.writeheader()
-            progress = tqdm(desc="predict", unit="image", file=sys.stderr, dynamic_ncols=True)
+            bar = progress("predict", unit="image", stream=sys.stderr)  # CSV may go to stdout
             for item, rows in recognizer.iter_predictions(args.inputs, args.every_n_frames):
                 writer.writerows(rows)
                 f.flush()
-                progress.update()
+                bar.update()
                 for row in rows:
                     outcomes[row["outcome"]] += 1
                     faces += row["face"] is not None
@@ -152,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
                     images += 1
                 if annotator:
                     annotator.add(item, rows)
-            progress.close()
+            bar.close()
         done = True
     finally:
         if annotator:

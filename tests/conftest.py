@@ -26,7 +26,7 @@ TINY_CONF = {
     "conf/data/synthetic.yaml": {"num_images": 84, "scene_size": 64},
     "conf/face.yaml": {"face": {"size": 32}},
     "conf/config.yaml": {"loader": {"input_size": 32, "batch_size": 16}},
-    "conf/trainer/cpu.yaml": {"max_epochs": 1, "enable_progress_bar": False},
+    "conf/trainer/cpu.yaml": {"max_epochs": 1, "log_every_n_steps": 2},
     "conf/split.yaml": {"split": {"val": 0.25, "test": 0.25}},
 }
 TINY_PARAMS = {"model": "resnet34", "optimizer": "sgdm"}

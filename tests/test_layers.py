@@ -12,7 +12,17 @@ PACKAGE = Path(__file__).parents[1] / "fer_pipeline"
 
 # Lowest first. Packages of one layer do not import each other, except the base helpers.
 LAYERS = [
-    {"errors", "io", "hashing", "rng", "ranks", "quiet", "config", "dvc_outputs"},  # base helpers
+    {
+        "errors",
+        "io",
+        "hashing",
+        "rng",
+        "ranks",
+        "quiet",
+        "config",
+        "dvc_outputs",
+        "progress",
+    },  # base
     {"data"},
     {"models", "faces"},
     {"evaluation"},

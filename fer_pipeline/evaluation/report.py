@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from tqdm.auto import tqdm
 
 from fer_pipeline.data.datamodule import FaceDataset, FERDataModule
 from fer_pipeline.evaluation.confusion import plot_confusion_matrix
@@ -25,7 +24,9 @@ from fer_pipeline.evaluation.occlusion import occlusion_sensitivity, sample_per_
 from fer_pipeline.evaluation.occlusion_figures import plot_class_means, plot_overlays
 from fer_pipeline.evaluation.tta import predict_proba
 from fer_pipeline.io import atomic_file, write_json
+from fer_pipeline.models.log_progress import LogProgress
 from fer_pipeline.models.module import FERModule
+from fer_pipeline.progress import on_terminal, track
 
 WEIGHTED = ("precision_weighted", "recall_weighted", "f1_weighted", "specificity_weighted")
 HEADLINE = (*SUMMARY, "top2_accuracy", *WEIGHTED)
@@ -58,6 +59,8 @@ def predict(
         logger=False,
         enable_checkpointing=False,
         enable_model_summary=False,
+        enable_progress_bar=on_terminal(),  # Lightning's bar draws on a terminal only
+        callbacks=[] if on_terminal() else [LogProgress("evaluate: predict")],
     )
     batches = trainer.predict(TestTimeAugmented(module, tta, crop), loader)
     probs = torch.cat([p for p, _ in batches]).float().cpu()
@@ -65,9 +68,10 @@ def predict(
     return probs, labels
 
 
-def progress(what: str):
-    """A progress bar for one step of the report (the evaluate stage runs for minutes)."""
-    return lambda steps: tqdm(steps, desc=f"evaluate: {what}", unit="step", dynamic_ncols=True)
+def progress_of(what: str):
+    """Progress of one step of the report (the evaluate stage runs for minutes): a bar on a
+    terminal, lines in a log."""
+    return lambda steps: track(steps, f"evaluate: {what}", unit="step")
 
 
 def write_predictions(
@@ -111,7 +115,7 @@ def occlusion_report(
         stride=settings.stride,
         fill=settings.fill,
         batch_size=settings.batch_size,
-        progress=progress("occlusion"),
+        progress=progress_of("occlusion"),
     )
     faces = (images * std + mean).clamp(0, 1).mean(dim=1).numpy()  # gray, [0, 1], for display
     drop, flip = maps.drop.numpy(), maps.flip.numpy()
@@ -202,7 +206,7 @@ def write_test_report(
     boot = evaluation.bootstrap
     intervals = bootstrap_ci(
         probs, labels, len(classes), boot.resamples, boot.level, boot.seed,
-        progress=progress("bootstrap"),
+        progress=progress_of("bootstrap"),
     )  # fmt: skip
     metrics = {
         "test": {name: report[name] for name in HEADLINE},

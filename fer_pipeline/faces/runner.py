@@ -4,18 +4,17 @@ a progress bar, and one report row per image. The crop stage is a thin wrapper a
 
 from __future__ import annotations
 
-import sys
 from multiprocessing import get_context
 from pathlib import Path
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from fer_pipeline.data.decode import read_image, read_photo
 from fer_pipeline.data.layout import FaceAnnotation
 from fer_pipeline.errors import PipelineError
 from fer_pipeline.faces.cropper import CropResult, FaceCropper, is_verified
+from fer_pipeline.progress import progress
 
 REPORT_FIELDS = [
     "source", "face", "path", "outcome", "action", "detector", "found", "score", "verified",
@@ -143,7 +142,7 @@ def crop_all(
     chunks = tasks(paths, workers)
     workers = min(workers, len(chunks))
     rows: list[dict] = []
-    with tqdm(total=len(paths), unit="img", desc="crop", disable=not sys.stderr.isatty()) as bar:
+    with progress("crop", total=len(paths), unit="img") as bar:
         if workers == 1:
             results = (crop_items(cropper, root, out, chunk, annotations) for chunk in chunks)
         else:

@@ -103,6 +103,8 @@ class FERModule(pl.LightningModule):
         self.train_acc(scores, y)
         self.log("train/loss", self.train_loss, on_step=False, on_epoch=True, prog_bar=True)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
+        # every trainer.log_every_n_steps steps: a long run's curve while it runs
+        self.log("train/loss_step", loss, on_step=True, on_epoch=False)
         return loss
 
     def on_train_epoch_start(self) -> None:
