@@ -7,7 +7,8 @@
 Writes one CSV row per (input, frame, face) with the box, the face score, a probability per class,
 the predicted class and the crop outcome; an input without a face, or one that cannot be read, is
 a row whose outcome says why (``no_face``, ``missing``, ``not_an_image``, ``unreadable``,
-``empty_folder``, ``unreadable_video``). Rows are written as they come, to ``<out>.part``, which
+``too_large`` (above ``face.max_pixels``, refused from its header), ``empty_folder``,
+``unreadable_video``). Rows are written as they come, to ``<out>.part``, which
 becomes ``<out>`` when all inputs are done: an interrupted run keeps its rows there and leaves an
 existing ``<out>`` as it was. Exit status: 0; 1 when some input could not be read (all others
 are still predicted); 2 for a bad option or model (one line).
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
         with part.open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=columns(recognizer.classes))
             writer.writeheader()
-            bar = progress("predict", unit="image", stream=sys.stderr)  # CSV may go to stdout
+            bar = progress("predict", unit="images", stream=sys.stderr)  # CSV may go to stdout
             for item, rows in recognizer.iter_predictions(args.inputs, args.every_n_frames):
                 writer.writerows(rows)
                 f.flush()

@@ -2,10 +2,10 @@
 (nohup, SLURM, CI) plain lines, the first at once and then at most one every :data:`EVERY_S`
 seconds, each with what is done, the rate, the time spent and the time left.
 
-    with progress("crop", total=len(paths), unit="img") as bar:
+    with progress("crop", total=len(paths), unit="images") as bar:
         bar.update(n)
 
-    for name in track(names, "evaluate: bootstrap", unit="step"):
+    for name in track(names, "evaluate: bootstrap", unit="steps"):
         ...
 """
 

@@ -69,6 +69,24 @@ def project(tmp_path, monkeypatch) -> Path:
     return root
 
 
+def png_bomb(path: Path, width: int = 40_000, height: int = 40_000) -> Path:
+    """A small PNG whose header declares ``width`` x ``height`` pixels ("an image bomb"; its pixel
+    data is a stub: nothing that checks the header first ever reads it)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grey
+    rows = zlib.compress(b"\0" * (width + 1) * 4)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+    )
+    return path
+
+
 def two_faces() -> np.ndarray:
     """A photo with two faces (RGB, 300 x 500): the astronaut of scikit-image's samples, at two
     sizes, on grey."""

@@ -69,10 +69,10 @@ def test_dvc_repro_end_to_end(project, tmp_path):
     assert stages_run(first) == {"prepare", "crop", "split", "train", "evaluate"}
     # No terminal here: progress comes as lines (the first batch's at once) and a line per epoch.
     for progress in (
-        r"crop: \d+/84 img",
-        r"train: epoch 1/\d+: 1/\d+ batch .* images/s, loss ",
+        r"crop: \d+/84 images",
+        r"train: epoch 1/\d+: 1/\d+ batches .* images/s, loss ",
         r"train: epoch 1/\d+ done in .*val/acc ",
-        r"evaluate: predict: 1/\d+ batch",
+        r"evaluate: predict: 1/\d+ batches",
     ):
         assert re.search(progress, first), progress  # fmt: skip
 

@@ -18,6 +18,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from fer_pipeline.app.catalog import NETWORKS, NO_RUN, OPTIMIZERS, Choice, tracked_choices
+from fer_pipeline.data.decode import TooLarge
 from fer_pipeline.errors import PipelineError
 from fer_pipeline.inference.inputs import INPUT_ERRORS, decode
 from fer_pipeline.inference.recognizer import Recognizer
@@ -87,7 +88,8 @@ def occlusion_picture(face: np.ndarray, drop: np.ndarray) -> str:
 
 
 def analysis(recognizer: Recognizer, data: bytes) -> dict:
-    image = decode(data)  # once, upright (EXIF), as the browser shows it
+    # once, upright (EXIF), as the browser shows it; TooLarge above the model's face.max_pixels
+    image = decode(data, recognizer.cropper.max_pixels)
     rows, explained = recognizer.analyze(image if image is not None else data)
     size = None if image is None else {"width": image.shape[1], "height": image.shape[0]}
     faces = []
@@ -194,6 +196,8 @@ def create_app(
         start = time.perf_counter()
         try:
             result = await run_in_threadpool(models.analyse, recognizer, data)
+        except TooLarge as err:  # from its header: never decoded
+            raise HTTPException(413, str(err)) from None
         except PipelineError as err:
             raise HTTPException(400, str(err)) from None
         result["seconds"] = round(time.perf_counter() - start, 3)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import cv2
@@ -10,6 +11,14 @@ import numpy as np
 from PIL import Image
 
 from fer_pipeline.errors import PipelineError
+
+# OpenCV logs its decoders' complaints (a missing file, a broken PNG chunk) to the terminal; the
+# project reports each bad file itself, in one line or one report row.
+cv2.setLogLevel(0)  # 0: silent (OpenCV's LOG_LEVEL_SILENT)
+
+# Images declaring more pixels than this are refused from their header, before any decoding: a
+# 48 MP phone photo passes, a PNG that declares 40,000 x 40,000 (an "image bomb") does not.
+MAX_PIXELS = 50_000_000
 
 # Camera photos store their orientation in EXIF; these formats can carry it.
 EXIF_SUFFIXES = {".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".png", ".heic"}
@@ -38,14 +47,53 @@ REDUCED = {  # factor: (colour, grey) decoder flags
 }
 
 
-def header(source: str | Path | bytes) -> tuple[int, int]:
-    """An image's longer side and EXIF orientation (1: as stored), from its header only (a path
-    or the file's bytes; ``(0, 1)`` when unknown)."""
+def header_info(source: str | Path | bytes) -> tuple[int, int, int]:
+    """An image's width, height and EXIF orientation (1: as stored), from its header only (a path
+    or the file's bytes; ``(0, 0, 1)`` when unknown)."""
     try:
-        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
-            return max(im.size), int(im.getexif().get(EXIF_ORIENTATION, 1))
+        with warnings.catch_warnings():  # PIL warns of large images; sizes are checked here
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
+                return *im.size, int(im.getexif().get(EXIF_ORIENTATION, 1))
+    except Image.DecompressionBombError as err:  # PIL's own limit (twice its 89 MP warning)
+        width, height = pixels_in(str(err))
+        return width, height, 1
     except (OSError, SyntaxError, ValueError, TypeError):
-        return 0, 1
+        return 0, 0, 1
+
+
+def pixels_in(message: str) -> tuple[int, int]:
+    """PIL's decompression-bomb message gives the pixel count only: ``(count, 1)``."""
+    digits = [int(w) for w in message.replace("(", " ").split() if w.isdigit()]
+    return (digits[0], 1) if digits else (MAX_PIXELS + 1, 1)
+
+
+def header(source: str | Path | bytes) -> tuple[int, int]:
+    """An image's longer side and EXIF orientation, from its header only (``(0, 1)`` when
+    unknown)."""
+    width, height, orientation = header_info(source)
+    return max(width, height), orientation
+
+
+class BadImage(PipelineError):
+    """An input image that cannot be used: unreadable, truncated, too small or of an odd type."""
+
+
+class TooLarge(BadImage):
+    """An image whose header declares more pixels than allowed (never decoded)."""
+
+
+def check_pixels(source: str | Path | bytes, max_pixels: int | None, name=None) -> int:
+    """Refuse (:class:`TooLarge`, naming the image, its size and the limit) an image whose header
+    declares more than ``max_pixels`` pixels; return its EXIF orientation."""
+    width, height, orientation = header_info(source)
+    if max_pixels and width * height > max_pixels:
+        size = f"{width}x{height}" if height > 1 else f"{width} pixels"
+        raise TooLarge(
+            f"image {name or source} is {size} ({width * height / 1e6:.0f} MP), above the "
+            f"limit of {max_pixels / 1e6:g} MP (face.max_pixels)"
+        )
+    return orientation
 
 
 def exif_orientation(path: str | Path | None, data: bytes | None = None) -> int:
@@ -66,14 +114,17 @@ def reduction(longer: int, keep_side: int | None) -> int:
     return factor
 
 
-def read_photo(path: str | Path, grayscale: bool, keep_side: int | None) -> tuple[np.ndarray, int]:
+def read_photo(
+    path: str | Path, grayscale: bool, keep_side: int | None, max_pixels: int | None = MAX_PIXELS
+) -> tuple[np.ndarray, int]:
     """:func:`read_image`, decoding large JPEGs at 1/2, 1/4 or 1/8 scale (several times faster)
     while their longer side stays at least ``keep_side``; returns the image and the factor its
-    pixels are smaller by."""
+    pixels are smaller by. Images above ``max_pixels`` are :class:`TooLarge`, from their header."""
     if keep_side is None or Path(path).suffix.lower() not in JPEG_SUFFIXES:
-        return read_image(path, grayscale), 1
-    longer, orientation = header(path)
-    factor = reduction(longer, keep_side)
+        return read_image(path, grayscale, max_pixels=max_pixels), 1
+    width, height, orientation = header_info(path)
+    check_pixels(path, max_pixels)
+    factor = reduction(max(width, height), keep_side)
     if factor == 1:
         return read_image(path, grayscale, orientation=orientation), 1
     flags = REDUCED[factor][grayscale] | cv2.IMREAD_IGNORE_ORIENTATION  # upright(), as below
@@ -89,14 +140,19 @@ def read_image(
     grayscale: bool = True,
     data: bytes | None = None,
     orientation: int | None = None,
+    max_pixels: int | None = None,
 ) -> np.ndarray:
     """Read ``path`` as uint8, ``(H, W)`` when ``grayscale`` else ``(H, W, 3)`` RGB, upright (its
     EXIF orientation applied).
 
     16-bit images are scaled to 8 bits and alpha is dropped. ``data``: the file's bytes, when the
-    caller has read them already; ``orientation``: its EXIF orientation, when known already. An
-    unreadable file raises :class:`PipelineError` naming it.
+    caller has read them already; ``orientation``: its EXIF orientation, when known already;
+    ``max_pixels``: refuse larger images from their header (:class:`TooLarge`), for images from
+    outside (the pipeline's own faces need no check). An unreadable file raises
+    :class:`PipelineError` naming it.
     """
+    if max_pixels:
+        orientation = check_pixels(data if data is not None else path, max_pixels, path)
     if data is None:
         image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     else:
@@ -115,10 +171,6 @@ def read_image(
     if grayscale:
         return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-class BadImage(PipelineError):
-    """An input image that cannot be used: unreadable, truncated, too small or of an odd type."""
 
 
 SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I"}

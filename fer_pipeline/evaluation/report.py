@@ -71,7 +71,7 @@ def predict(
 def progress_of(what: str):
     """Progress of one step of the report (the evaluate stage runs for minutes): a bar on a
     terminal, lines in a log."""
-    return lambda steps: track(steps, f"evaluate: {what}", unit="step")
+    return lambda steps: track(steps, f"evaluate: {what}", unit="steps")
 
 
 def write_predictions(

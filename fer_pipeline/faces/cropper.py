@@ -42,7 +42,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fer_pipeline.data.decode import as_image
+from fer_pipeline.data.decode import MAX_PIXELS, as_image
 from fer_pipeline.data.layout import FaceAnnotation
 from fer_pipeline.errors import PipelineError
 from fer_pipeline.faces.detectors import (
@@ -73,6 +73,7 @@ class CropResult:
     # One crop per kept face, (size, size) or (size, size, 3) uint8; empty when dropped.
     faces: list[np.ndarray]
     # aligned | box | already_cropped | no_face | too_small | no_annotation | unreadable
+    # | too_large
     outcome: str
     detector: str = ""  # the detector that decided (auto names the one it picked)
     found: int = 0  # faces the detector found
@@ -163,6 +164,7 @@ class FaceCropper:
         mtcnn: dict | None = None,
         auto_detector: str | None = None,
         verify: str = "landmarks",
+        max_pixels: int | None = MAX_PIXELS,
     ):
         for name, value, allowed in (
             ("detector", detector, DETECTORS),
@@ -185,6 +187,7 @@ class FaceCropper:
         self.on_failure = on_failure
         self.auto_max_side = auto_max_side
         self.verify = verify
+        self.max_pixels = max_pixels  # larger images are refused from their header: too_large
         self.template = (0.5 + (TEMPLATE - 0.5) / (1 + 2 * margin)) * size
         # The detector network / cascade, built now so a missing file fails here.
         self.face_detector = None
@@ -351,9 +354,10 @@ class FaceCropper:
         face = cv2.resize(square, (self.size, self.size), interpolation=cv2.INTER_AREA)
         return CropResult([self._finish(face)], outcome, name, action="center_crop")
 
-    def unreadable(self) -> CropResult:
-        """The result for an image that could not be read: recorded, nothing to keep."""
-        return CropResult([], "unreadable", self.detector, action="dropped")
+    def unreadable(self, outcome: str = "unreadable") -> CropResult:
+        """The result for an image that could not be read (``unreadable``) or was refused
+        (``too_large``): recorded, nothing to keep."""
+        return CropResult([], outcome, self.detector, action="dropped")
 
     def _finish(self, face: np.ndarray) -> np.ndarray:
         if self.grayscale and face.ndim == 3:

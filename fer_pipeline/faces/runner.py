@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fer_pipeline.data.decode import read_image, read_photo
+from fer_pipeline.data.decode import TooLarge, read_image, read_photo
 from fer_pipeline.data.layout import FaceAnnotation
 from fer_pipeline.errors import PipelineError
 from fer_pipeline.faces.cropper import CropResult, FaceCropper, is_verified
@@ -44,11 +44,15 @@ def crop_items(
     group: list[tuple[str, np.ndarray, int]] = []
     pixels = 0
     for rel in paths:
+        limit = cropper.max_pixels
         try:
             if rel in annotations:  # landmarks are in the file's own pixels
-                image, factor = read_image(root / rel, grayscale=gray), 1
+                image, factor = read_image(root / rel, grayscale=gray, max_pixels=limit), 1
             else:
-                image, factor = read_photo(root / rel, gray, keep_side)
+                image, factor = read_photo(root / rel, gray, keep_side, limit)
+        except TooLarge:
+            rows[rel] = report_rows(rel, [], cropper.unreadable("too_large"))
+            continue
         except PipelineError:
             rows[rel] = report_rows(rel, [], cropper.unreadable())
             continue
@@ -142,7 +146,7 @@ def crop_all(
     chunks = tasks(paths, workers)
     workers = min(workers, len(chunks))
     rows: list[dict] = []
-    with progress("crop", total=len(paths), unit="img") as bar:
+    with progress("crop", total=len(paths), unit="images") as bar:
         if workers == 1:
             results = (crop_items(cropper, root, out, chunk, annotations) for chunk in chunks)
         else:

@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fer_pipeline.data.decode import as_image
+from fer_pipeline.data.decode import MAX_PIXELS, TooLarge, as_image, check_pixels
 from fer_pipeline.errors import PipelineError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
@@ -25,12 +25,13 @@ NPY_MAGIC = b"\x93NUMPY"  # numpy.save's header
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
 
 # Outcomes of inputs that give no image (the face outcomes are FaceCropper's).
-INPUT_ERRORS = MISSING, NOT_AN_IMAGE, UNREADABLE, EMPTY_FOLDER, BAD_VIDEO = (
+INPUT_ERRORS = MISSING, NOT_AN_IMAGE, UNREADABLE, EMPTY_FOLDER, BAD_VIDEO, TOO_LARGE = (
     "missing",
     "not_an_image",
     "unreadable",
     "empty_folder",
     "unreadable_video",
+    "too_large",  # more pixels than max_pixels, refused from its header (never decoded)
 )
 
 
@@ -54,25 +55,30 @@ def to_rgb_uint8(image, name: str) -> np.ndarray:
     return cv2.cvtColor(array, cv2.COLOR_GRAY2RGB) if array.ndim == 2 else array
 
 
-def decode(data: bytes) -> np.ndarray | None:
+def decode(data: bytes, max_pixels: int | None = MAX_PIXELS, name: str = "") -> np.ndarray | None:
     """Encoded image bytes (PNG, JPEG, ...) or an array saved by ``numpy.save`` -> RGB uint8, or
-    None when they are not an image."""
+    None when they are not an image. An image whose header declares more than ``max_pixels``
+    pixels raises :class:`~fer_pipeline.data.decode.TooLarge` and is not decoded."""
     if data.startswith(NPY_MAGIC):
         try:
             return to_rgb_uint8(np.load(io.BytesIO(data), allow_pickle=False), "array")
         except (ValueError, EOFError, OSError):
             return None
+    check_pixels(data, max_pixels, name or "upload")
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def image_item(path: Path) -> Item:
-    """An image file as an :class:`Item` (``unreadable`` when it cannot be decoded)."""
+def image_item(path: Path, max_pixels: int | None = MAX_PIXELS) -> Item:
+    """An image file as an :class:`Item` (``unreadable`` when it cannot be decoded, ``too_large``
+    above ``max_pixels``)."""
     try:
         data = path.read_bytes()
+        image = decode(data, max_pixels, str(path)) if data else None
     except OSError:
         return Item(str(path), None, error=UNREADABLE)
-    image = decode(data) if data else None
+    except TooLarge:
+        return Item(str(path), None, error=TOO_LARGE)
     return Item(str(path), image, error=None if image is not None else UNREADABLE)
 
 
@@ -113,28 +119,36 @@ def files_in(folder: Path) -> list[Path]:
     )
 
 
-def from_path(path: Path, every_n_frames: int) -> Iterator[Item]:
+def from_path(
+    path: Path, every_n_frames: int, max_pixels: int | None = MAX_PIXELS
+) -> Iterator[Item]:
     if path.is_dir():
         files = files_in(path)
         if not files:
             yield Item(str(path), None, error=EMPTY_FOLDER)
         for file in files:
-            yield from from_path(file, every_n_frames)
+            yield from from_path(file, every_n_frames, max_pixels)
     elif not path.exists():
         yield Item(str(path), None, error=MISSING)
     elif path.suffix.lower() in VIDEO_SUFFIXES:
         yield from read_video(path, every_n_frames)
     elif path.suffix.lower() in IMAGE_SUFFIXES:
-        yield image_item(path)
+        yield image_item(path, max_pixels)
     else:
-        item = image_item(path)  # an image with an unusual name is still an image
-        yield item if item.error is None else Item(str(path), None, error=NOT_AN_IMAGE)
+        item = image_item(path, max_pixels)  # an image with an unusual name is still an image
+        bad = item.error not in (None, TOO_LARGE)
+        yield Item(str(path), None, error=NOT_AN_IMAGE) if bad else item
 
 
-def expand(inputs, every_n_frames: int = 1, names: list[str] | None = None) -> Iterator[Item]:
+def expand(
+    inputs,
+    every_n_frames: int = 1,
+    names: list[str] | None = None,
+    max_pixels: int | None = MAX_PIXELS,
+) -> Iterator[Item]:
     """The images of ``inputs`` (see the module doc), in order. ``names``: one per input, the
     ``input`` of its items instead of ``array[i]`` / ``image[i]`` / ``bytes[i]`` (paths keep
-    theirs)."""
+    theirs); ``max_pixels``: encoded images declaring more are ``too_large`` items."""
     if every_n_frames < 1:
         raise ValueError(f"every_n_frames must be >= 1, got {every_n_frames}")
     single = (str, Path, bytes, bytearray, np.ndarray)
@@ -156,7 +170,11 @@ def expand(inputs, every_n_frames: int = 1, names: list[str] | None = None) -> I
                 yield Item(label, None, error=NOT_AN_IMAGE)
         elif isinstance(value, bytes | bytearray):
             label = name("bytes", index)
-            image = decode(bytes(value))
+            try:
+                image = decode(bytes(value), max_pixels, label)
+            except TooLarge:
+                yield Item(label, None, error=TOO_LARGE)
+                continue
             yield Item(label, image, error=None if image is not None else NOT_AN_IMAGE)
         elif isinstance(value, str | Path):
             text = str(value)
@@ -165,9 +183,9 @@ def expand(inputs, every_n_frames: int = 1, names: list[str] | None = None) -> I
                 if not matches:
                     yield Item(text, None, error=MISSING)
                 for match in matches:
-                    yield from from_path(Path(match), every_n_frames)
+                    yield from from_path(Path(match), every_n_frames, max_pixels)
             else:
-                yield from from_path(Path(text), every_n_frames)
+                yield from from_path(Path(text), every_n_frames, max_pixels)
         else:
             yield Item(repr(value)[:80], None, error=NOT_AN_IMAGE)
 

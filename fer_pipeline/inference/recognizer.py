@@ -206,7 +206,7 @@ class Recognizer:
     ) -> Iterator[tuple[Item, list[dict]]]:
         """Each input image or frame with its rows of :meth:`predict`, as they are made."""
         try:
-            items = expand(inputs, every_n_frames, names)
+            items = expand(inputs, every_n_frames, names, self.cropper.max_pixels)
         except ValueError as err:
             raise PipelineError(str(err)) from None
         for chunk in chunks(items, self.batch_size):
@@ -261,7 +261,7 @@ class Recognizer:
     def analyze(self, image) -> tuple[list[dict], list[dict]]:
         """One image (a path, array, PIL image or bytes): its rows of :meth:`predict`, and for
         each face the occlusion-sensitivity map of its predicted class (see :meth:`explain`)."""
-        items = list(expand(image))
+        items = list(expand(image, max_pixels=self.cropper.max_pixels))
         if len(items) != 1:
             raise PipelineError(f"takes one readable image, got {len(items)} images")
         [(_, rows, faces)] = self._predict_chunk(items)

@@ -27,7 +27,7 @@ class LogProgress(pl.Callback):
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         batches = trainer.num_training_batches
         total = int(batches) if batches != float("inf") else None
-        self.lines = ProgressLines(self.epoch_name(trainer), total, "batch", self.every_s)
+        self.lines = ProgressLines(self.epoch_name(trainer), total, "batches", self.every_s)
         self.images = 0
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
@@ -55,7 +55,7 @@ class LogProgress(pl.Callback):
 
     def on_predict_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         total = int(sum(trainer.num_predict_batches))
-        self.lines = ProgressLines(self.predicting, total, "batch", self.every_s)
+        self.lines = ProgressLines(self.predicting, total, "batches", self.every_s)
 
     def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int, *_) -> None:
         if self.lines is not None:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from fer_pipeline.inference import Recognizer
-from tests.conftest import CLASSES, free_port
+from tests.conftest import CLASSES, free_port, png_bomb
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
@@ -159,6 +159,13 @@ def test_api_answers_bad_requests_in_one_line(serve, registered, inputs, tmp_pat
     assert status == 404 and answer["detail"].startswith("no trained model '99'")
     status, answer = post(f"{url}/api/predict?model={key}", b"plain text")
     assert status == 200 and answer["error"] and answer["outcome"] == "not_an_image"
+    status, answer = post(
+        f"{url}/api/predict?model={key}", png_bomb(tmp_path / "bomb.png").read_bytes()
+    )
+    assert (
+        status == 413
+        and "is 1600000000 pixels (1600 MP), above the limit of 50 MP" in answer["detail"]
+    )
 
 
 def test_a_phone_photo_is_analysed_upright_as_the_browser_shows_it(serve, registered, tmp_path):

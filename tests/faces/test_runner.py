@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 from skimage import data as samples
 
-from fer_pipeline.data.decode import read_photo, reduction
+from fer_pipeline.data.decode import TooLarge, read_photo, reduction
 from fer_pipeline.faces import FaceCropper
 from fer_pipeline.faces.runner import CHUNK, crop_all, crop_items, tasks
+from tests.conftest import png_bomb
 from tests.faces.test_detectors import ASTRONAUT_FACE, LOOSE, planted_photo
 
 
@@ -58,6 +60,31 @@ def test_large_jpegs_are_decoded_smaller_while_long_enough(tmp_path):
     assert read_photo(png, True, 900)[1] == 1  # only JPEG decoders can skip pixels
     assert FaceCropper("haar", size=48).decode_side() == 1280  # smallest face still 48 px
     assert FaceCropper("haar", size=48, haar={"max_side": None}).decode_side() is None
+
+
+def test_images_above_the_pixel_limit_are_refused_from_their_header(tmp_path, capfd):
+    raw, out = tmp_path / "raw", tmp_path / "faces"
+    (raw / "happy").mkdir(parents=True)
+    png_bomb(raw / "happy/bomb.png")  # 40,000 x 40,000: 1.6 billion pixels declared
+    png_bomb(raw / "happy/wide.png", 10_000, 6_000)
+    (raw / "happy/broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 20)
+    cropper = FaceCropper("haar", size=48)
+    rows = crop_items(
+        cropper, raw, out, ["happy/bomb.png", "happy/wide.png", "happy/broken.png"], {}
+    )
+    assert [(r["outcome"], r["action"]) for r in rows] == [
+        ("too_large", "dropped"), ("too_large", "dropped"), ("unreadable", "dropped"),
+    ]  # fmt: skip
+    with pytest.raises(
+        TooLarge, match=r"wide.png is 10000x6000 \(60 MP\), above the limit of 50 MP"
+    ):
+        read_photo(raw / "happy/wide.png", True, None)
+    cv2.imwrite(str(raw / "small.png"), np.full((100, 80), 90, np.uint8))
+    with pytest.raises(TooLarge, match=r"small.png is 80x100 \(0 MP\), above the limit of 0.005"):
+        read_photo(raw / "small.png", True, None, max_pixels=5000)  # the limit is a setting
+    assert read_photo(raw / "small.png", True, None, max_pixels=None)[0].shape == (100, 80)
+    err = capfd.readouterr().err
+    assert "WARN" not in err and "ERROR" not in err  # OpenCV's decoder logs stay off the terminal
 
 
 def test_photos_are_shared_out_so_every_worker_has_some():

@@ -12,7 +12,7 @@ from PIL import Image
 
 from fer_pipeline.errors import PipelineError
 from fer_pipeline.inference import Recognizer, columns
-from tests.conftest import CLASSES, two_faces
+from tests.conftest import CLASSES, png_bomb, two_faces
 
 
 @pytest.fixture(scope="module")
@@ -67,14 +67,16 @@ def test_inputs_that_are_not_images_are_rows_that_say_why(recognizer, tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "broken.png").write_bytes(b"\x89PNG broken")
     (tmp_path / "broken.mp4").write_bytes(b"not a video")
+    bomb = png_bomb(tmp_path / "bomb.png")  # declares 40,000 x 40,000 pixels
     blank = np.full((200, 200, 3), 90, np.uint8)
     table = recognizer.predict(
         [tmp_path / "notes.txt", tmp_path / "empty", tmp_path / "broken.png",
-         tmp_path / "broken.mp4", tmp_path / "gone.jpg", blank, np.zeros((2, 2, 7))]
+         tmp_path / "broken.mp4", tmp_path / "gone.jpg", blank, np.zeros((2, 2, 7)), bomb,
+         bomb.read_bytes()]
     )  # fmt: skip
     assert list(table.outcome) == [
         "not_an_image", "empty_folder", "unreadable", "unreadable_video", "missing", "no_face",
-        "not_an_image",
+        "not_an_image", "too_large", "too_large",
     ]  # fmt: skip
     assert table.predicted.isna().all() and table.face.isna().all()
 

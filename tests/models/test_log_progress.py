@@ -50,8 +50,8 @@ def test_training_prints_batch_lines_and_an_epoch_summary(capsys):
     batches = [line for line in lines if line.startswith("train: epoch 1/2: ")]
     # the first batch at once, the last (the total); the second within 30 s: none
     assert [b.split(",")[0] for b in batches] == [
-        "train: epoch 1/2: 1/3 batch (33 %)",
-        "train: epoch 1/2: 3/3 batch (100 %)",
+        "train: epoch 1/2: 1/3 batches (33 %)",
+        "train: epoch 1/2: 3/3 batches (100 %)",
     ]
     assert all("images/s, loss " in b and "elapsed " in b for b in batches)
     (summary,) = [line for line in lines if line.startswith("train: epoch 1/2 done in ")]
@@ -63,6 +63,6 @@ def test_prediction_prints_batch_lines(capsys):
     trainer(LogProgress("evaluate: predict")).predict(Tiny(), loader())
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(",")[0] for line in lines] == [
-        "evaluate: predict: 1/3 batch (33 %)",
-        "evaluate: predict: 3/3 batch (100 %)",
+        "evaluate: predict: 1/3 batches (33 %)",
+        "evaluate: predict: 3/3 batches (100 %)",
     ]
