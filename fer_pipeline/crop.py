@@ -43,6 +43,11 @@ def main(argv: list[str] | None = None) -> None:
     raw = read_image_folder(cfg.paths.raw)
     read_card(raw.root / CARD_NAME)  # fails early, naming the file, if prepare did not write it
     annotations = read_annotations(raw.root)
+    if cfg.face.detector == "annotations" and not annotations:
+        raise PipelineError(
+            f"face.detector=annotations, but {raw.root} ships no face annotations: use "
+            f"face.detector=mtcnn (or auto) for photos, or none for images that are face crops"
+        )
     cropper = FaceCropper.from_config(cfg.face)  # a missing detector weights file fails here
     if cropper.note:
         print(cropper.note, file=sys.stderr)
@@ -93,6 +98,11 @@ def main(argv: list[str] | None = None) -> None:
             f"  detections not cropped: {actions.get('rejected', 0)} failed verification "
             f"(face.verify), {actions.get('skipped', 0)} not picked (face.multiple="
             f"{cfg.face.multiple})"
+        )
+    if outcomes.get("unverified"):
+        print(
+            f"  images whose detections all failed verification: {outcomes['unverified']} "
+            f"({'no centre crop, ' if cfg.face.multiple == 'all' else ''}outcome unverified)"
         )
     if actions.get("dropped") or actions.get("center_crop"):
         print(

@@ -50,3 +50,17 @@ def test_the_readme_is_a_short_entry_point_to_every_docs_page():
     for page in (ROOT / "docs").glob("*.md"):
         assert f"(docs/{page.name})" in readme, page.name
     assert "(docs/results/README.md)" in readme  # the measured results, one dated file each
+
+
+def test_the_face_cropper_snippet_runs_as_written(tmp_path, monkeypatch):
+    """docs/faces.md's Python block, on a photo of two faces named as the snippet names it."""
+    import cv2
+
+    from tests.conftest import two_faces
+
+    (block,) = re.findall(r"```python\n(.*?)```", (ROOT / "docs/faces.md").read_text(), re.S)
+    monkeypatch.chdir(tmp_path)
+    cv2.imwrite("group.jpg", two_faces()[..., ::-1])
+    names: dict = {}
+    exec(compile(block, "docs/faces.md", "exec"), names)  # noqa: S102 - the docs' own code
+    assert len(names["result"].faces) == 2 and names["result"].outcome == "aligned"

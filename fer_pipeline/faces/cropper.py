@@ -10,23 +10,26 @@ Detectors (``face.detector``):
 - ``annotations``: boxes and landmarks the dataset ships (the synthetic set, AffectNet, RAF-DB);
 - ``none``: every image already is a face crop (FER2013's 48 px faces): only resize;
 - ``haar``: OpenCV's Haar cascades, offline out of the box;
+- ``mtcnn``: facenet-pytorch's MTCNN (5 landmarks; its weights ship in the package): for photos;
 - ``retinaface``: RetinaFace-ResNet50 (needs its weights file);
 - ``auto``: per image. Images whose longer side is at most ``auto_max_side`` are taken as crops
   already; otherwise the dataset's annotation if it has one, else RetinaFace if its weights are
-  on this machine (``auto`` never downloads), else Haar.
+  on this machine (``auto`` never downloads), else MTCNN, else Haar (without facenet-pytorch).
 
 Every image gets an outcome: ``aligned`` (landmarks or eyes used), ``box`` (face box only),
 ``already_cropped``, or a failure: ``no_face``, ``unverified`` (detections, none of which passed
 the verification), ``too_small`` (below the detector's minimum), ``no_annotation``,
-``unreadable``.
+``unreadable``, ``too_large`` (above ``max_pixels``, refused from its header).
 
 A failure is kept as a centre crop or dropped (``on_failure``); the outcome says which, so
-nothing is dropped in silence.
+nothing is dropped in silence. With ``multiple: all``, an image where something was detected
+(``unverified``) never becomes a centre crop: its detections are reported, rejected.
 
 Verification (``verify: landmarks``, the default): a detection is a face only when the detector
 also found its parts: both eyes in the box's upper part for Haar; for RetinaFace and MTCNN, five
 landmarks in a face's layout (eyes above the nose, the nose above the mouth corners, the eyes
-0.2-0.8 of the box's width apart, all inside the box). Detections that fail are reported
+0.2-0.8 of the box's width apart, all inside the box; for a face cut by the image's border, the box
+as detected, before clipping). Detections that fail are reported
 (``CropResult.rejected``), never cropped; with ``multiple: largest`` or ``most_confident`` the
 pick is among verified detections, and among all of them only when none is verified (a face too
 small for its eyes to be found is still a face). ``verify: none`` keeps every detection.
@@ -36,7 +39,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -51,6 +54,7 @@ from fer_pipeline.faces.detectors import (
     MTCNNDetector,
     RetinaFaceDetector,
     hub_checkpoint,
+    mtcnn_available,
     retinaface_weights_present,
     weights_problem,
 )
@@ -95,7 +99,7 @@ def is_verified(detection: Detection) -> bool:
     points = detection.landmarks
     if points is None:
         return False
-    x1, y1, x2, y2 = detection.box
+    x1, y1, x2, y2 = detection.full_box or detection.box  # a face cut by the frame: as found
     width, height = x2 - x1, y2 - y1
     if width <= 0 or height <= 0:
         return False
@@ -213,14 +217,16 @@ class FaceCropper:
             return MTCNNDetector(**options["mtcnn"])
         if detector == "retinaface":
             return RetinaFaceDetector(**retinaface)
-        # auto: the best detector whose weights are here; it never downloads.
+        # auto: the best detector whose weights are here; it never downloads. RetinaFace, else
+        # MTCNN (its weights ship in facenet-pytorch's wheel), else Haar.
         if retinaface_weights_present(retinaface.get("weights_path")):
             return RetinaFaceDetector(**retinaface)
         path = Path(retinaface.get("weights_path") or hub_checkpoint()).expanduser()
-        self.note = (
-            f"auto: no RetinaFace weights ({path}: {weights_problem(path)}), "
-            "using haar for images that need a detector"
-        )
+        missing = f"auto: no RetinaFace weights ({path}: {weights_problem(path)})"
+        if mtcnn_available():
+            self.note = f"{missing}, using mtcnn for images that need a detector"
+            return MTCNNDetector(**options["mtcnn"])
+        self.note = f"{missing} and no facenet-pytorch (MTCNN), using haar for images that need one"
         return HaarDetector(**haar)
 
     @property
@@ -301,8 +307,10 @@ class FaceCropper:
         faces_found = [d for d, ok in zip(detections, passed, strict=True) if ok]
         rejected = [d for d, ok in zip(detections, passed, strict=True) if not ok]
         if not faces_found and self.multiple == "all":
-            failed = self._failure(image, "unverified", name)
-            return replace(failed, found=len(detections), detections=detections, rejected=rejected)
+            # Something was found: never a centre crop standing in for faces (a detection that
+            # failed verification is reported, and the summary counts these images).
+            return CropResult([], "unverified", name, len(detections), action="dropped",
+                              detections=detections, rejected=rejected)  # fmt: skip
         if not faces_found:  # one face wanted: the best detection, unverified (small faces' eyes
             faces_found, rejected = detections, []  # are too small for the eye cascade)
         if self.multiple == "all":

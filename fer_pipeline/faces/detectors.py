@@ -2,6 +2,8 @@
 
 - ``haar``: one of OpenCV's frontal-face Haar cascades (``alt2`` by default), with the eye cascade
   for the eye centres. Ships with opencv-python 4.x, so it works offline out of the box.
+- ``mtcnn``: facenet-pytorch's MTCNN (boxes, scores, 5 landmarks); its weights are inside the
+  package, so it too works offline.
 - ``retinaface``: retinaface-pytorch's RetinaFace-ResNet50 (boxes, scores, 5 landmarks), batched.
   Its weights come from ``weights_path``, the torch hub cache or the download URL; a missing file
   offline stops at start, naming the file and where to put it.
@@ -30,6 +32,9 @@ class Detection:
     box: tuple[float, float, float, float]  # x1, y1, x2, y2
     score: float
     landmarks: np.ndarray | None = None  # (5, 2) RetinaFace order, or (2, 2) eye centres
+    # the box before it was clipped to the image (a face cut by the frame): what verification
+    # compares the landmarks with; None when it was not clipped
+    full_box: tuple[float, float, float, float] | None = None
 
     @property
     def area(self) -> float:
@@ -174,7 +179,7 @@ class MTCNNDetector:
         self,
         min_face: int = 20,
         max_side: int | None = 480,
-        thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
+        thresholds: tuple[float, float, float] = (0.6, 0.7, 0.9),
         device: str = "cpu",
     ):
         from facenet_pytorch import MTCNN
@@ -200,9 +205,10 @@ class MTCNNDetector:
             return []
         found = []
         for box, prob, pts in zip(boxes, probs, points, strict=True):
-            x1, y1, x2, y2 = (float(v) / scale for v in box)
+            full = tuple(float(v) / scale for v in box)
+            x1, y1, x2, y2 = full
             box = (max(0.0, x1), max(0.0, y1), min(float(w), x2), min(float(h), y2))
-            found.append(Detection(box, float(prob), np.asarray(pts, float) / scale))
+            found.append(Detection(box, float(prob), np.asarray(pts, float) / scale, full))
         return found
 
 
@@ -210,6 +216,13 @@ RETINAFACE_URL = (
     "https://github.com/ternaus/retinaface/releases/download/0.01/"
     "retinaface_resnet50_2020-07-20-f168fae3c.zip"
 )
+
+
+def mtcnn_available() -> bool:
+    """Whether facenet-pytorch (MTCNN and its weights) is installed: ``auto``'s second choice."""
+    import importlib.util
+
+    return importlib.util.find_spec("facenet_pytorch") is not None
 
 
 def hub_checkpoint(url: str | None = None) -> Path:
@@ -382,13 +395,13 @@ class RetinaFaceDetector:
             keep = nms(boxes, scores, self.nms)
             detections = []
             for box, pts, score in zip(boxes[keep], points[keep], scores[keep], strict=True):
-                x1, y1, x2, y2 = box.tolist()
-                x1, x2 = np.clip([x1, x2], 0, w - 1)  # boxes may reach outside the image
-                y1, y2 = np.clip([y1, y2], 0, h - 1)
+                full = tuple(float(v) for v in box.tolist())
+                x1, x2 = np.clip([full[0], full[2]], 0, w - 1)  # boxes may reach outside
+                y1, y2 = np.clip([full[1], full[3]], 0, h - 1)
                 if x2 - x1 < 2 or y2 - y1 < 2:
                     continue
                 landmarks = pts.view(5, 2).cpu().numpy().astype(float)
                 box = (float(x1), float(y1), float(x2), float(y2))
-                detections.append(Detection(box, float(score), landmarks))
+                detections.append(Detection(box, float(score), landmarks, full))
             found.append(detections)
         return found

@@ -9,10 +9,17 @@ import pytest
 import torch
 from skimage import data as samples
 
+import fer_pipeline.faces.cropper as cropper_module
 import fer_pipeline.faces.detectors as detectors
 from fer_pipeline.errors import PipelineError
 from fer_pipeline.faces import FaceCropper
-from fer_pipeline.faces.detectors import HaarDetector, RetinaFaceDetector, load_retinaface_weights
+from fer_pipeline.faces.cropper import is_verified
+from fer_pipeline.faces.detectors import (
+    HaarDetector,
+    MTCNNDetector,
+    RetinaFaceDetector,
+    load_retinaface_weights,
+)
 from tests.conftest import closed_port_url, two_faces
 
 # The astronaut's face in skimage.data.astronaut() (512 x 512): between the ears and from the
@@ -88,13 +95,24 @@ def test_several_faces_policy():
 
 def test_auto_takes_small_images_as_crops_and_detects_in_photos(monkeypatch, tmp_path):
     monkeypatch.setattr(detectors, "RETINAFACE_URL", closed_port_url("w.zip"))
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # no RetinaFace weights: auto falls to haar
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # no RetinaFace weights: auto takes MTCNN
     cropper = FaceCropper("auto", size=48)
-    assert "using haar" in cropper.note
+    assert "using mtcnn" in cropper.note
     fer_face = np.random.default_rng(0).integers(0, 256, (48, 48), dtype=np.uint8)
     crop, photo = cropper.crop_batch([fer_face, samples.astronaut()])
     assert (crop.outcome, crop.action) == ("already_cropped", "kept")
-    assert (photo.outcome, photo.detector) == ("aligned", "haar")
+    assert (photo.outcome, photo.detector) == ("aligned", "mtcnn")
+    monkeypatch.setattr(cropper_module, "mtcnn_available", lambda: False)  # no facenet-pytorch
+    assert "and no facenet-pytorch (MTCNN), using haar" in FaceCropper("auto").note
+
+
+def test_a_face_cut_by_the_frame_is_verified_by_its_landmarks_as_detected():
+    face = samples.astronaut()[40:200, 150:300]  # her face, the left third cut off below
+    cut = np.ascontiguousarray(face[:, 45:])
+    (detection,) = MTCNNDetector().detect(cut)
+    assert detection.box[0] == 0 and detection.full_box[0] < 0  # clipped to the image
+    assert is_verified(detection)
+    assert len(FaceCropper("mtcnn", multiple="all")(cut).faces) == 1
 
 
 def test_too_small_for_the_detector_is_an_outcome():
@@ -217,7 +235,7 @@ def test_corrupt_retinaface_weights_are_one_line_and_auto_uses_haar(content, tmp
         assert "\n" not in message and "cannot be loaded" in message
         assert str(cached) in message or str(given) in message
     auto = FaceCropper("auto")
-    assert isinstance(auto.face_detector, HaarDetector)
+    assert isinstance(auto.face_detector, MTCNNDetector)
     assert f"auto: no RetinaFace weights ({cached}: not a weights file" in auto.note
 
 

@@ -22,7 +22,7 @@ def recognizer(checkpoint, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch_home")))
         recognizer = Recognizer.load(checkpoint, device="cpu")
-    assert recognizer.cropper.detector == "auto" and "using haar" in recognizer.cropper.note
+    assert recognizer.cropper.detector == "auto" and "using mtcnn" in recognizer.cropper.note
     return recognizer
 
 
