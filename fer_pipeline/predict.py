@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     quiet_libraries()  # no MLflow download bar when --model is a registry or run URI
     from fer_pipeline.inference import Recognizer, columns
+    from fer_pipeline.inference.recognizer import trained_on
     from fer_pipeline.progress import progress
 
     out = Path(args.out)
@@ -123,6 +124,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     if recognizer.cropper.note:
         print(f"note: {recognizer.cropper.note}", file=sys.stderr)
+    print(
+        f"model: {recognizer.source}, trained on {trained_on(recognizer.dataset)}", file=sys.stderr
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     part = out.with_name(out.name + ".part")
     annotator = (

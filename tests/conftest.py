@@ -323,6 +323,11 @@ def registered(checkpoint, tmp_path_factory) -> dict:
     example = example_face(np.full((48, 48), 128, np.uint8))
     folder = save(checkpoint, root / "saved" / "model", CLASSES, example)
     source = log_model(client, run_id, folder)
-    tags = {"model": "resnet34", "optimizer": "adam", "test_accuracy": "0.3100"}
+    tags = {
+        "model": "resnet34",
+        "optimizer": "adam",
+        "test_accuracy": "0.3100",
+        "data.name": "synthetic",
+    }
     version = register(client, run_id, source, tags | {"test_accuracy_ci95": "0.2500-0.3700"})
     return {"uri": uri, "run_id": run_id, "version": version, "folder": folder}

@@ -9,7 +9,7 @@ from pathlib import Path
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from fer_pipeline.inference.recognizer import tracking_uri
+from fer_pipeline.inference.recognizer import DEMO_DATASETS, tracking_uri, trained_on
 from fer_pipeline.tracking.registry import CHAMPION, REGISTERED_MODEL
 
 NETWORKS = ["fusion", "ensemble", "resnet50", "resnet34"]
@@ -31,6 +31,9 @@ class Choice:
     ci: tuple[float, float] | None
     champion: bool
     uri: str  # what Recognizer.load takes
+    dataset: str = ""  # what it trained on (data.name)
+    demo: bool = False  # trained on the built-in synthetic set: not for real photos
+    trained_on: str = ""  # both, in words
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -91,6 +94,9 @@ def tracked_choices(uri: str | None = None) -> list[Choice]:
             ci=ci,
             champion=str(version.version) == str(champion),
             uri=f"models:/{REGISTERED_MODEL}/{version.version}",
+            dataset=tags.get("data.name", ""),
+            demo=tags.get("data.name") in DEMO_DATASETS,
+            trained_on=trained_on(tags.get("data.name")),
         )
         cell = (choice.network, choice.optimizer)
         if cell not in cells or _rank(choice) > _rank(cells[cell]):

@@ -44,6 +44,20 @@ PRECISIONS = ("fp32", "bf16")
 DETECTORS_FOR_NEW_IMAGES = {"annotations": "auto", "none": "auto"}
 
 
+DEMO_DATASETS = {"synthetic"}  # built-in data of drawn faces: models of it are demos
+
+
+def trained_on(dataset: str | None) -> str:
+    """How predict and the app name a model's training data; a model of the built-in synthetic
+    set says it is a demo that never saw a real face."""
+    if dataset in DEMO_DATASETS:
+        return (
+            f"{dataset} (a demo model: trained on drawn faces, never on a real one; for real "
+            f"photos train on FER2013, see the README's FER2013 section)"
+        )
+    return dataset or "unknown data"
+
+
 def columns(classes: list[str]) -> list[str]:
     """The per-face table's columns, in order."""
     return KEY_COLUMNS + [f"p_{c}" for c in classes] + END_COLUMNS
@@ -148,6 +162,7 @@ class Recognizer:
             )
         self.precision = precision
         self.config, self.classes, self.source = config, list(classes), source
+        self.dataset = str((config.get("data") or {}).get("name", "")) or None  # trained on
         self.device = pick_device(device)
         self.net = net.to(self.device).eval()
         self.batch_size = batch_size

@@ -84,6 +84,7 @@ def test_gui_shows_the_apis_faces_and_probabilities(
     # Only the trained cell can be chosen; it shows its test accuracy and interval.
     cell = page.locator('td[data-network="resnet34"][data-optimizer="adam"]')
     assert "acc 31.0 %" in cell.inner_text() and "25.0 % \u2013 37.0 %" in cell.inner_text()
+    assert "synthetic \u00b7 demo" in cell.inner_text()  # trained on drawn faces: said so
     assert page.locator("td.none input:enabled").count() == 0
     assert page.locator("td.none").count() == 4 * 3 - 1
     cell.locator("input").check()
@@ -143,6 +144,9 @@ def test_api_answers_bad_requests_in_one_line(serve, registered, inputs, tmp_pat
     with urllib.request.urlopen(f"{url}/api/models") as response:
         offered = json.loads(response.read())
     assert [c["key"] for c in offered["choices"]] == [registered["version"]]
+    (choice,) = offered["choices"]  # the registered model trained on the synthetic set: a demo
+    assert choice["dataset"] == "synthetic" and choice["demo"]
+    assert "never on a real one" in choice["trained_on"]
     assert offered["samples"] == [{"id": 0, "label": "3"}]  # no card: the label's number
     with urllib.request.urlopen(f"{url}/api/samples/0") as response:
         sample = response.read()

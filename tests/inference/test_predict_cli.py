@@ -21,12 +21,16 @@ def test_one_csv_for_photo_folder_and_video_with_pictures(
     checkpoint, inputs, tmp_path, call_main, no_retinaface
 ):
     out, seen = tmp_path / "out" / "predictions.csv", tmp_path / "seen"
-    code, stdout, _ = call_main(
+    code, stdout, stderr = call_main(
         predict.main, str(inputs["photo"]), str(inputs["crops"]), str(inputs["video"]),
         str(tmp_path / "gone.png"), "--model", str(checkpoint), "--out", str(out),
         "--annotate", str(seen), "--every-n-frames", "4", "--batch-size", "5",
     )  # fmt: skip
     assert code == 1  # one input could not be read; every other one was predicted
+    # what the model is: the test checkpoint trained on the synthetic set, a demo
+    assert (
+        f"model: {checkpoint}, trained on synthetic (a demo model: trained on drawn faces" in stderr
+    )
     assert "11 faces in 7 images/frames (0 without a face); 1 inputs could not be read" in stdout
     rows = list(csv.DictReader(out.open()))
     assert [r["outcome"] for r in rows].count("already_cropped") == 3

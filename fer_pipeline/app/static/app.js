@@ -59,7 +59,8 @@ function buildGrid(data) {
         const acc = choice.accuracy === null ? "not tested" : `acc ${pct(choice.accuracy)}`;
         label.append(el("span", { class: "acc", textContent: (choice.champion ? "\u2605 " : "") + acc }));
         if (choice.ci) label.append(el("span", { class: "ci", textContent: `95 % CI ${pct(choice.ci[0])} \u2013 ${pct(choice.ci[1])}` }));
-        label.title = `${choice.run_name || choice.run_id} (registered version ${choice.key})`;
+        label.append(el("span", { class: choice.demo ? "data demo" : "data", textContent: choice.demo ? `${choice.dataset} \u00b7 demo` : (choice.dataset || "data ?") }));
+        label.title = `${choice.run_name || choice.run_id} (registered version ${choice.key}); trained on ${choice.trained_on}`;
         input.addEventListener("change", () => select(choice, td));
         if (!first || choice.champion) first = [choice, td, input];
       } else {
@@ -81,7 +82,8 @@ function select(choice, td) {
   document.querySelectorAll("td.selected").forEach((c) => c.classList.remove("selected"));
   td.classList.add("selected");
   if (state.lastImage) analyse(state.lastImage);
-  else setStatus(`Model: ${choice.network} / ${choice.optimizer}. Now an image.`);
+  else if (choice.demo) setStatus(`Model: ${choice.network} / ${choice.optimizer}, trained on ${choice.trained_on}.`, true);
+  else setStatus(`Model: ${choice.network} / ${choice.optimizer}, trained on ${choice.dataset || "unknown data"}. Now an image.`);
 }
 
 async function analyse(blob) {
@@ -114,7 +116,7 @@ function show(data, seconds) {
     setStatus(`Not an image this app can read (${data.outcome}).`, true);
     return;
   }
-  const model = `${data.model.network} / ${data.model.optimizer}`;
+  const model = `${data.model.network} / ${data.model.optimizer}` + (data.model.demo ? `, a demo model of the ${data.model.dataset} set: not trained on real faces` : "");
   setStatus(n ? `${n} face${n > 1 ? "s" : ""} (${model}, ${seconds.toFixed(2)} s)` : `No face found (${data.outcome}).`, n === 0);
   const photo = $("photo");
   const place = () => {
