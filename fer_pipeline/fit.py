@@ -84,6 +84,11 @@ def check_train_config(cfg: DictConfig) -> None:
             f"trainer.accumulate_grad_batches must be an integer >= 1, "
             f"got {trainer.accumulate_grad_batches}"
         )
+    if str(trainer.get("accelerator")) in ("gpu", "cuda") and not torch.cuda.is_available():
+        problems.append(
+            f"trainer.accelerator={trainer.accelerator} but this machine has no CUDA GPU: use "
+            f"trainer=cpu, or trainer.accelerator=cpu (DDP over CPU processes with gloo)"
+        )
     resume = str(cfg.resume)
     if resume not in ("auto", "never") and not Path(resume).is_file():
         problems.append(f"resume must be auto, never or a checkpoint file; {resume} does not exist")

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 import yaml
 
 from fer_pipeline import evaluate, train
@@ -131,3 +132,11 @@ def test_every_command_answers_help_and_bad_config_without_the_heavy_stack(
     exits = re.findall(r"^EXIT (\S+)$", result.stdout, re.M)
     assert exits == ([] if exit_code is None else [str(exit_code)]), out[-2000:]
     assert "HEAVY []" in result.stdout, out[-2000:]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_gpu_trainers_on_a_machine_without_one_are_a_one_line_error(project, call_main):
+    for trainer in ("trainer=ddp", "trainer=gpu"):
+        code, _, err = call_main(train.main, trainer)
+        assert code == 2 and err.count("\n") == 1, err
+        assert "trainer.accelerator=gpu but this machine has no CUDA GPU: use trainer=cpu" in err

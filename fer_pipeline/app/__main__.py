@@ -9,6 +9,8 @@ import sys
 from fer_pipeline.errors import PipelineError, exit_on_error
 from fer_pipeline.quiet import quiet_libraries
 
+GRACE_S = 5  # seconds a stopping server waits for the requests it is answering
+
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -49,13 +51,17 @@ def main(argv: list[str] | None = None) -> None:
 
     from fer_pipeline.app.server import create_app
     from fer_pipeline.inference.recognizer import pick_device, tracking_uri
+    from fer_pipeline.tracking.server import check_tracking_uri
 
     pick_device(args.device)  # a bad --device fails now, in one line
     check_port(args.host, args.port)
+    store = args.tracking_uri or tracking_uri()
+    check_tracking_uri(store)  # an unreachable server fails now, not in the page's first request
     app = create_app(args.tracking_uri, args.device, precision=args.precision)
-    print(f"app: http://{args.host}:{args.port} (models from {args.tracking_uri or tracking_uri()}; "
-          "Ctrl-C stops)", flush=True)  # fmt: skip
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    print(f"app: http://{args.host}:{args.port} (models from {store}; Ctrl-C stops)", flush=True)
+    # SIGTERM (and Ctrl-C) stop it within GRACE_S even with a request still being answered
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
+                timeout_graceful_shutdown=GRACE_S)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import sys
 import threading
 import time
 import urllib.error
@@ -15,7 +17,14 @@ import numpy as np
 import pytest
 
 from fer_pipeline.inference import Recognizer
-from tests.conftest import CLASSES, free_port, png_bomb
+from tests.conftest import (
+    CLASSES,
+    closed_port_url,
+    free_port,
+    png_bomb,
+    start_in_own_group,
+    wait_until,
+)
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
@@ -189,3 +198,35 @@ def test_a_phone_photo_is_analysed_upright_as_the_browser_shows_it(serve, regist
     assert status == 200 and answer["image"] == {"width": 500, "height": 300}
     assert len(answer["faces"]) == 2  # boxes in the upright photo's pixels
     assert all(f["box"][0] + f["box"][2] <= 500 for f in answer["faces"])
+
+
+def test_an_unreachable_tracking_server_stops_the_app_at_start(call_main):
+    from fer_pipeline.app.__main__ import main
+
+    uri = closed_port_url("")
+    code, out, err = call_main(main, "--tracking-uri", uri, "--port", str(free_port()))
+    assert code == 2 and err.count("\n") == 1 and not out
+    assert f"tracking URI {uri} cannot be reached" in err
+
+
+def test_sigterm_stops_the_app(tmp_path):
+    port = free_port()
+    command = [sys.executable, "-m", "fer_pipeline.app", "--port", str(port),
+               "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"]  # fmt: skip
+    app = start_in_own_group(command, cwd=tmp_path)
+    try:
+        wait_until(lambda: app_answers(port), app, timeout=120)
+        app.send_signal(signal.SIGTERM)
+        app.wait(timeout=10)
+    finally:
+        if app.poll() is None:
+            app.kill()
+    assert app.returncode is not None
+
+
+def app_answers(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/models", timeout=2):
+            return True
+    except OSError:
+        return False
