@@ -17,7 +17,8 @@ def grid_run(client, optimizer, lr, val, test=0.5, seed=1, grid="g", **params):
     run_id = client.create_run(
         experiment, run_name=f"{optimizer} {lr} s{seed}", tags=tags
     ).info.run_id
-    values = {"compare.name": grid, "optimizer.lr": lr, "seed": seed, "trainer.max_epochs": 1}
+    values = {"compare.name": grid, "optimizer.lr": lr, "scheduler.max_lr": lr, "seed": seed,
+              "trainer.max_epochs": 1}  # fmt: skip
     for key, value in (values | params).items():
         client.log_param(run_id, key, value)
     client.log_metric(run_id, "val/acc_best", val)

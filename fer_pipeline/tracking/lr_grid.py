@@ -15,8 +15,9 @@ from mlflow.entities import Run
 from fer_pipeline.errors import PipelineError
 from fer_pipeline.tracking.runs import describe, setting_value
 
-# Params that may differ between the runs of one grid: what it varies, and the seed.
-VARIED = ("optimizer.", "tuned_lr.", "seed")
+# Params that may differ between the runs of one grid: what it varies (the optimizer, its rate,
+# and one-cycle's peak, which is that rate), and the seed.
+VARIED = ("optimizer.", "tuned_lr.", "scheduler.max_lr", "seed")
 
 
 @dataclass
