@@ -192,4 +192,5 @@ def test_the_cpu_recipe_and_its_tables_compose_with_each_optimizer_at_its_own_ra
     assert load_config(["optimizer=sgdm"]).optimizer.lr == 0.05  # no tuned_lr: the file's default
     assert load_config(["optimizer=sgdm", "++tuned_lr.sgdm=0.01"]).optimizer.lr == 0.01
     models = load_config(["experiment=fer2013_models", "model=resnet34", "seed=1"])
-    assert models.model.name == "resnet34" and models.trainer.max_epochs == 3
+    assert models.model.name == "resnet34" and models.trainer.max_epochs == 1  # Table 1's budget
+    assert models.scheduler.cycle_momentum is False  # as Table 1
