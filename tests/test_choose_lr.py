@@ -49,7 +49,7 @@ def error_of(call_main):
 def test_each_optimizer_gets_its_best_rate_on_validation(client, project, capsys):
     grid_run(client, "sgdm", "0.01", 0.40, test=0.60)  # the best test score: plays no part
     grid_run(client, "sgdm", "0.03", 0.45)
-    grid_run(client, "sgdm", "0.1", 0.42)
+    grid_run(client, "sgdm", "0.1", 0.42, **{"logger.tracking_uri": "sqlite:////elsewhere.db"})
     grid_run(client, "adam", "0.001", 0.50, seed=1)  # mean over seeds: 0.45
     grid_run(client, "adam", "0.001", 0.40, seed=2)
     grid_run(client, "adam", "0.003", 0.47)

@@ -18,6 +18,8 @@ from fer_pipeline.tracking.runs import describe, setting_value
 # Params that may differ between the runs of one grid: what it varies (the optimizer, its rate,
 # and one-cycle's peak, which is that rate), and the seed.
 VARIED = ("optimizer.", "tuned_lr.", "scheduler.max_lr", "seed")
+# Params that say where a run logs or writes, not what it trains.
+ELSEWHERE = ("logger.", "paths.", "compare.", "resume", "evaluate_after_fit")
 
 
 @dataclass
@@ -41,7 +43,7 @@ def check_same_budget(runs: list[Run]) -> None:
     for run in runs[1:]:
         keys = set(first.data.params) | set(run.data.params)
         for key in sorted(keys):
-            if key.startswith(VARIED):
+            if key.startswith(VARIED + ELSEWHERE):
                 continue
             a, b = first.data.params.get(key), run.data.params.get(key)
             if a != b:
