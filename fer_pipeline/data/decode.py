@@ -87,13 +87,18 @@ def check_pixels(source: str | Path | bytes, max_pixels: int | None, name=None) 
     """Refuse (:class:`TooLarge`, naming the image, its size and the limit) an image whose header
     declares more than ``max_pixels`` pixels; return its EXIF orientation."""
     width, height, orientation = header_info(source)
+    check_size(width, height, max_pixels, name or source)
+    return orientation
+
+
+def check_size(width: int, height: int, max_pixels: int | None, name) -> None:
+    """:class:`TooLarge` when ``width`` x ``height`` is above ``max_pixels`` (a header's size)."""
     if max_pixels and width * height > max_pixels:
         size = f"{width}x{height}" if height > 1 else f"{width} pixels"
         raise TooLarge(
-            f"image {name or source} is {size} ({width * height / 1e6:.0f} MP), above the "
+            f"image {name} is {size} ({width * height / 1e6:.0f} MP), above the "
             f"limit of {max_pixels / 1e6:g} MP (face.max_pixels)"
         )
-    return orientation
 
 
 def exif_orientation(path: str | Path | None, data: bytes | None = None) -> int:
@@ -122,8 +127,8 @@ def read_photo(
     pixels are smaller by. Images above ``max_pixels`` are :class:`TooLarge`, from their header."""
     if keep_side is None or Path(path).suffix.lower() not in JPEG_SUFFIXES:
         return read_image(path, grayscale, max_pixels=max_pixels), 1
-    width, height, orientation = header_info(path)
-    check_pixels(path, max_pixels)
+    width, height, orientation = header_info(path)  # one header read for both
+    check_size(width, height, max_pixels, path)
     factor = reduction(max(width, height), keep_side)
     if factor == 1:
         return read_image(path, grayscale, orientation=orientation), 1
