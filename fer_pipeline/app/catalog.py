@@ -9,11 +9,15 @@ from pathlib import Path
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from fer_pipeline.config import config_choices
+from fer_pipeline.errors import PipelineError
 from fer_pipeline.inference.recognizer import DEMO_DATASETS, tracking_uri, trained_on
 from fer_pipeline.tracking.registry import CHAMPION, REGISTERED_MODEL
 
-NETWORKS = ["fusion", "ensemble", "resnet50", "resnet34"]
-OPTIMIZERS = {"sgdm": "SGDM", "adam": "Adam", "rmsprop": "RMSprop"}
+# The paper's order of the menus, and how its optimizers are written; other choices follow.
+NETWORK_ORDER = ("fusion", "ensemble", "resnet50", "resnet34")
+OPTIMIZER_ORDER = ("sgdm", "adam", "rmsprop")
+_OPTIMIZER_LABELS = {"sgdm": "SGDM", "adam": "Adam", "rmsprop": "RMSprop"}
 NO_RUN = (
     "No trained model yet. Train one from the project folder with `make demo` (or `dvc repro`, or "
     "`python -m fer_pipeline.train -m optimizer=sgdm,adam,rmsprop` for a sweep), then reload."
@@ -101,13 +105,31 @@ def tracked_choices(uri: str | None = None) -> list[Choice]:
         cell = (choice.network, choice.optimizer)
         if cell not in cells or _rank(choice) > _rank(cells[cell]):
             cells[cell] = choice
-    return sorted(cells.values(), key=lambda c: (_order(c.network, NETWORKS),
-                                                 _order(c.optimizer, list(OPTIMIZERS))))  # fmt: skip
+    return sorted(cells.values(), key=lambda c: (_order(c.network, NETWORK_ORDER),
+                                                 _order(c.optimizer, OPTIMIZER_ORDER)))  # fmt: skip
+
+
+def menus() -> dict:
+    """The app's menus: ``networks`` (the ``model`` config group) and ``optimizers`` (the
+    ``optimizer`` group, each with its label), in the paper's order; from ``conf/`` of the
+    working directory, else the paper's choices."""
+    try:
+        groups = config_choices()
+    except PipelineError:  # not started from the project folder
+        groups = {}
+    networks = sorted(groups.get("model") or NETWORK_ORDER, key=lambda n: _order(n, NETWORK_ORDER))
+    optimizers = sorted(
+        groups.get("optimizer") or OPTIMIZER_ORDER, key=lambda o: _order(o, OPTIMIZER_ORDER)
+    )
+    return {
+        "networks": networks,
+        "optimizers": {o: _OPTIMIZER_LABELS.get(o, o) for o in optimizers},
+    }
 
 
 def _rank(choice: Choice) -> tuple:
     return (choice.champion, choice.accuracy is not None, choice.accuracy or 0.0, int(choice.key))
 
 
-def _order(value: str, known: list[str]) -> tuple[int, str]:
+def _order(value: str, known: tuple[str, ...]) -> tuple[int, str]:
     return (known.index(value) if value in known else len(known), value)

@@ -15,9 +15,10 @@ import cv2
 import numpy as np
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from fer_pipeline.app.catalog import NETWORKS, NO_RUN, OPTIMIZERS, Choice, tracked_choices
+from fer_pipeline.app.catalog import NO_RUN, Choice, menus, tracked_choices
 from fer_pipeline.data.decode import TooLarge
 from fer_pipeline.errors import PipelineError
 from fer_pipeline.inference.inputs import INPUT_ERRORS, decode
@@ -161,19 +162,13 @@ def create_app(
     def page() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
-    @app.get("/static/{name}")
-    def static(name: str) -> FileResponse:
-        path = STATIC / name
-        if path.parent != STATIC or not path.is_file():
-            raise HTTPException(404, f"no file {name}")
-        return FileResponse(path)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/api/models")
     def offered() -> dict:
         choices = models.choices()
         return {
-            "networks": NETWORKS,
-            "optimizers": OPTIMIZERS,
+            **menus(),
             "choices": [c.to_json() for c in choices],
             "message": "" if choices else NO_RUN,
             "samples": [{"id": s["id"], "label": s["label"]} for s in samples],

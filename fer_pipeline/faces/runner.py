@@ -16,10 +16,10 @@ from fer_pipeline.errors import PipelineError
 from fer_pipeline.faces.cropper import CropResult, FaceCropper, is_verified
 from fer_pipeline.progress import progress
 
-REPORT_FIELDS = [
+REPORT_FIELDS = (
     "source", "face", "path", "outcome", "action", "detector", "found", "score", "verified",
     "x", "y", "w", "h",
-]  # fmt: skip
+)  # fmt: skip
 CHUNK = 64  # images per task for a worker, at most
 TASKS_PER_WORKER = 4  # tasks per worker at least, when there are fewer images than CHUNK x this
 PIXEL_BUDGET = 4_000_000  # decoded pixels held at once per process (more: one photo at a time)
@@ -159,9 +159,9 @@ def crop_all(
             )
             results = pool.imap(_crop_chunk, chunks)
         try:
-            for chunk_rows in results:
-                rows += chunk_rows
-                bar.update(len(chunk_rows))
+            for chunk, chunk_rows in zip(chunks, results, strict=True):
+                rows += chunk_rows  # one row per face under multiple=all: count images
+                bar.update(len(chunk))
         finally:
             if workers > 1:
                 pool.close()

@@ -9,12 +9,10 @@ reached or is not an MLflow server.
 
 from __future__ import annotations
 
-import json
 import os
+import re
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -24,44 +22,48 @@ from pytorch_lightning.loggers import MLFlowLogger
 
 from fer_pipeline.errors import PipelineError
 from fer_pipeline.io import write_json
+from fer_pipeline.tracking.provenance import MLFLOW_PARAM_LIMIT
 
 HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
 }
-CHECK_TIMEOUT_S = 5.0
 UNSENT_FILE = "mlflow_unsent.json"
 
 
-def check_tracking_uri(uri: str, timeout: float = CHECK_TIMEOUT_S) -> None:
-    """Fail now, in one line naming ``uri``, if runs cannot be logged there. HTTP(S) servers must
-    answer MLflow's REST API within ``timeout`` seconds; local stores (``sqlite:``, paths) need
-    nothing here."""
+def check_tracking_uri(uri: str) -> None:
+    """Fail now, in one line naming ``uri``, if runs cannot be logged there. An HTTP(S) server must
+    answer MLflow's REST API, asked through ``MlflowClient``, so MLflow's own settings apply
+    (``MLFLOW_TRACKING_USERNAME``/``_PASSWORD`` or ``_TOKEN``, TLS certificates, retries and
+    timeouts: :data:`HTTP_DEFAULTS` unless set); local stores (``sqlite:``, paths) need nothing."""
     for key, value in HTTP_DEFAULTS.items():
         os.environ.setdefault(key, value)
     if not uri.startswith(("http://", "https://")):
         return
-    url = uri.rstrip("/") + "/api/2.0/mlflow/experiments/search"
-    request = urllib.request.Request(
-        url, data=b'{"max_results": 1}', headers={"Content-Type": "application/json"}
-    )
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            body = json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as err:
-        raise PipelineError(
-            f"tracking URI {uri} is not an MLflow tracking server (HTTP {err.code} from {url}); "
-            "check MLFLOW_TRACKING_URI or logger.tracking_uri"
-        ) from None
-    except (urllib.error.URLError, OSError, ValueError) as err:
-        reason = " ".join(str(getattr(err, "reason", err)).split())
+        MlflowClient(uri).search_experiments(max_results=1)
+    except MlflowException as err:
+        text = " ".join(str(err).split())
+        code = re.search(r"error code (\d{3})", text)
+        if code and code[1] in ("401", "403"):
+            raise PipelineError(
+                f"tracking URI {uri} refused this client (HTTP {code[1]}): set "
+                "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN"
+            ) from None
+        if code:
+            raise PipelineError(
+                f"tracking URI {uri} is not an MLflow tracking server (HTTP {code[1]}); "
+                "check MLFLOW_TRACKING_URI or logger.tracking_uri"
+            ) from None
+        reason = re.sub(r"^API request to \S+ failed with exception ", "", text)[:300]
         raise PipelineError(
             f"tracking URI {uri} cannot be reached ({reason}); start the server or fix "
             "MLFLOW_TRACKING_URI / logger.tracking_uri"
         ) from None
-    if not isinstance(body, dict):
-        raise PipelineError(f"tracking URI {uri} is not an MLflow tracking server")
 
 
 class ResilientMLFlowLogger(MLFlowLogger):
@@ -131,11 +133,15 @@ class ResilientMLFlowLogger(MLFlowLogger):
             self.flush()
 
     def log_hyperparams(self, params) -> None:
+        """Flat ``params`` in batches of 100 (MLflow's limit), each value up to MLflow's
+        :data:`MLFLOW_PARAM_LIMIT` characters (Lightning's own logger cuts them at 250)."""
+        batch = [Param(k, str(v)[:MLFLOW_PARAM_LIMIT]) for k, v in dict(params).items()]
         try:
-            super().log_hyperparams(params)
+            for i in range(0, len(batch), 100):
+                self.experiment.log_batch(run_id=self.run_id, params=batch[i : i + 100])
         except Exception as err:  # noqa: BLE001
             self._went_down("params", err)
-            self.unsent_params += [Param(k, str(v)[:250]) for k, v in dict(params).items()]
+            self.unsent_params += batch  # values logged again are the same: MLflow accepts them
 
     def finalize(self, status: str = "success") -> None:
         if not self._initialized:

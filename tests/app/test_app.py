@@ -160,6 +160,15 @@ def test_api_answers_bad_requests_in_one_line(serve, registered, inputs, tmp_pat
     with urllib.request.urlopen(f"{url}/api/samples/0") as response:
         sample = response.read()
     assert sample == (faces / "happy/000.png").read_bytes()
+    assert offered["networks"][0] == "fusion" and offered["optimizers"]["sgdm"] == "SGDM"
+    with urllib.request.urlopen(f"{url}/static/app.js") as response:
+        assert response.headers["content-type"].startswith("text/javascript")
+    for outside in ("/static/../server.py", "/static/%2e%2e/server.py", "/static/nothing.js"):
+        try:
+            urllib.request.urlopen(f"{url}{outside}")
+            raise AssertionError(f"{outside} was served")
+        except urllib.error.HTTPError as err:
+            assert err.code == 404, outside
 
     key = registered["version"]
     status, answer = post(f"{url}/api/predict?model={key}", sample)

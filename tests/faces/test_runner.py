@@ -94,7 +94,7 @@ def test_photos_are_shared_out_so_every_worker_has_some():
     assert {len(c) for c in tasks(many, 2)[:-1]} == {CHUNK}  # 48 px crops: full chunks
 
 
-def test_haar_workers_write_every_face_and_rows_in_order(tmp_path):
+def test_haar_workers_write_every_face_and_rows_in_order(tmp_path, capsys):
     raw, out = tmp_path / "raw", tmp_path / "faces"
     (raw / "happy").mkdir(parents=True)
     names = [f"happy/{k}.png" for k in range(5)]
@@ -107,6 +107,9 @@ def test_haar_workers_write_every_face_and_rows_in_order(tmp_path):
     assert kept == ["happy/1.png"] * 2 + ["happy/3.png"] * 2
     assert [r["source"] for r in rows] == sorted(r["source"] for r in rows)
     assert len(list(out.rglob("*_face*.png"))) == 4
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("crop: ")]
+    assert lines and all("/5 images" in line for line in lines), lines  # images, not faces
+    assert lines[-1].startswith("crop: 5/5 images (100 %)")
 
 
 def test_mtcnn_crops_photos_in_this_process(tmp_path):
