@@ -5,8 +5,8 @@ predict command, the MLflow model and the app all use.
     recognizer = Recognizer.load("models:/fer-pipeline@champion")   # or a .ckpt path, a run id
     table = recognizer.predict(["photo.jpg", "faces/", "clip.mp4"])  # one row per face and frame
 
-Everything that shapes the input comes from the checkpoint's own config, never from ``conf/``: the
-face crop (size, margin, grey/RGB, equalisation, detector settings), the network input size and
+Everything that shapes the input comes from the checkpoint's preprocessing record
+(:mod:`fer_pipeline.models.preprocessing`), never from ``conf/``: the face crop (size, margin, grey/RGB, equalisation, detector settings), the network input size and
 normalisation, and the test-time augmentation. The detector is the checkpoint's when it is one
 (``haar``, ``mtcnn``, ``retinaface``, ``auto``); a model trained on shipped annotations or ready crops
 (``annotations``, ``none``) detects with ``auto``, which takes small images (longer side at most
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from fer_pipeline.data.transforms import build_transform
 from fer_pipeline.errors import PipelineError
@@ -35,11 +35,12 @@ from fer_pipeline.faces import FaceCropper
 from fer_pipeline.faces.cropper import CropResult
 from fer_pipeline.inference.inputs import INPUT_ERRORS, Item, chunks, expand
 from fer_pipeline.models.checkpoint import load_net
+from fer_pipeline.models.preprocessing import Preprocessing
 
 DEFAULT_MODEL = "models/best.ckpt"
 CHECKPOINT_IN_MODEL = "artifacts/best.ckpt"  # where the MLflow model keeps its checkpoint
-KEY_COLUMNS = ["input", "frame", "time_s", "face", "x", "y", "w", "h", "face_score"]
-END_COLUMNS = ["predicted", "outcome"]
+KEY_COLUMNS = ("input", "frame", "time_s", "face", "x", "y", "w", "h", "face_score")
+END_COLUMNS = ("predicted", "outcome")
 PRECISIONS = ("fp32", "bf16")
 DETECTORS_FOR_NEW_IMAGES = {"annotations": "auto", "none": "auto"}
 
@@ -60,7 +61,7 @@ def trained_on(dataset: str | None) -> str:
 
 def columns(classes: list[str]) -> list[str]:
     """The per-face table's columns, in order."""
-    return KEY_COLUMNS + [f"p_{c}" for c in classes] + END_COLUMNS
+    return [*KEY_COLUMNS, *(f"p_{c}" for c in classes), *END_COLUMNS]
 
 
 def tracking_uri() -> str:
@@ -146,8 +147,8 @@ class Recognizer:
     def __init__(
         self,
         net: torch.nn.Module,
-        config: DictConfig,
-        classes: list[str],
+        preprocessing: Preprocessing,
+        config: DictConfig | None = None,
         source: str = "",
         detector: str | None = None,
         device: str | None = None,
@@ -161,20 +162,20 @@ class Recognizer:
                 f"precision must be one of {', '.join(PRECISIONS)}, got {precision}"
             )
         self.precision = precision
-        self.config, self.classes, self.source = config, list(classes), source
-        self.dataset = str((config.get("data") or {}).get("name", "")) or None  # trained on
+        self.preprocessing, self.config, self.source = preprocessing, config, source
+        self.classes = list(preprocessing.classes)
+        self.dataset = preprocessing.dataset or None  # what it trained on
         self.device = pick_device(device)
         self.net = net.to(self.device).eval()
         self.batch_size = batch_size
-        face = OmegaConf.to_container(config.face, resolve=True)
+        face = dict(preprocessing.face)
         chosen = detector or DETECTORS_FOR_NEW_IMAGES.get(face["detector"], face["detector"])
         face.update(detector=chosen, multiple="all", on_failure="drop")
         self.cropper = FaceCropper.from_config(face)
-        loader = config.loader
-        self.input_size = int(loader.input_size)
-        self.transform = build_transform(self.input_size, float(loader.mean), float(loader.std))
-        evaluation = config.get("evaluation") or {}
-        self.tta = (str(evaluation.get("tta", "none")), float(evaluation.get("tta_crop", 0.875)))
+        self.input_size = preprocessing.input_size
+        self.transform = build_transform(self.input_size, preprocessing.mean, preprocessing.std)
+        self.tta = (preprocessing.tta, preprocessing.tta_crop)
+        evaluation = (config.get("evaluation") if config is not None else None) or {}
         occlusion = evaluation.get("occlusion") or {}
         self.occlusion = {
             "window": int(occlusion.get("window", 8)),
@@ -194,8 +195,8 @@ class Recognizer:
         """From a checkpoint path, an MLflow model folder or URI, or a run id (see
         :func:`resolve_checkpoint`)."""
         with local_checkpoint(model) as checkpoint:
-            net, config, classes, _ = load_net(checkpoint)
-        return cls(net, config, classes, str(model), detector, device, batch_size, precision)
+            net, config, preprocessing = load_net(checkpoint)
+        return cls(net, preprocessing, config, str(model), detector, device, batch_size, precision)
 
     def _autocast(self):
         """bf16: the net's matrix products in bfloat16 (about 1.8x the faces/s of fp32 on CPUs

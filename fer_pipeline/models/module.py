@@ -15,6 +15,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from fer_pipeline.errors import PipelineError
 from fer_pipeline.models.checkpoint import load_net
+from fer_pipeline.models.preprocessing import PREPROCESSING_KEY, Preprocessing
 from fer_pipeline.rng import global_rng_state, set_global_rng_state
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
@@ -136,8 +137,15 @@ class FERModule(pl.LightningModule):
         self.log("val/acc_best", self.val_acc_best.compute(), sync_dist=True)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        """A full checkpoint (``last.ckpt``) also holds every global RNG state, so a resumed run
-        shuffles and augments as the unbroken run would have."""
+        """Every checkpoint carries its preprocessing record (see
+        :mod:`fer_pipeline.models.preprocessing`) beside the config it was trained with; a full
+        one (``last.ckpt``) also every global RNG state, so a resumed run shuffles and augments as
+        the unbroken run would have."""
+        if self.hparams.config:
+            record = Preprocessing.from_config(
+                self.hparams.config, self.hparams.classes, self.hparams.in_channels
+            )
+            checkpoint[PREPROCESSING_KEY] = record.to_dict()
         if "optimizer_states" in checkpoint:
             checkpoint["rng"] = global_rng_state()
 
@@ -174,11 +182,13 @@ def load_trained(checkpoint: str | Path) -> FERModule:
     """A trained :class:`FERModule` from a checkpoint written by the train stage, in eval mode.
 
     The net is :func:`~fer_pipeline.models.checkpoint.load_net`'s (rebuilt from the checkpoint's
-    own config, every weight strictly matched). ``module.config`` is that config, for
-    preprocessing the way the model was trained."""
-    net, config, classes, in_channels = load_net(checkpoint)
+    own config, every weight strictly matched). ``module.config`` is that config and
+    ``module.preprocessing`` its preprocessing record (how to feed it faces)."""
+    net, config, preprocessing = load_net(checkpoint)
     module = FERModule(
-        net, classes=classes, config=OmegaConf.to_container(config), in_channels=in_channels
-    )
+        net, classes=list(preprocessing.classes), config=OmegaConf.to_container(config),
+        in_channels=preprocessing.channels,
+    )  # fmt: skip
     module.config = config
+    module.preprocessing = preprocessing
     return module.eval()
