@@ -1,4 +1,4 @@
-# Two commands for a fresh machine with python3 (>= 3.11) and make:
+# Two commands for a fresh machine with python3 (>= 3.11.4) and make:
 #   make demo   create .venv/, install the locked stack, run the whole DVC pipeline
 #   make test   create/refresh .venv/ with the test extras, run the test suite
 VENV := .venv
@@ -8,7 +8,7 @@ UV_VERSION := 0.13.9
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: install install-test demo test lint ui app notebooks experiments
+.PHONY: install install-test demo test test-fast lint ui app notebooks experiments
 
 $(UV):
 	python3 -m venv $(VENV)
@@ -36,11 +36,15 @@ demo: install
 # specificity. Dropped: the hashes of every dependency of every stage, intervals, run ids, the
 # other scores (all in reports/scores.json; `dvc exp show` shows everything).
 experiments: install
-	dvc exp show --drop '^(fer_pipeline|conf|data)/|^models$$|^ci\.|tracking_uri|best_checkpoint|mlflow_|.*_weighted|.*top2|.*precision|.*recall|occlusion'
+	dvc exp show --drop '^(fer_pipeline|conf|data)/|^models$$|^reports/package\.json$$|^ci\.|tracking_uri|best_checkpoint|mlflow_|.*_weighted|.*top2|.*precision|.*recall|occlusion'
 
 
 test: install-test
 	pytest
+
+# Everything not marked slow (the end-to-end stages, DVC, multirun sweeps): for development.
+test-fast: install-test
+	pytest -m "not slow"
 
 lint: install-test
 	ruff check fer_pipeline tests

@@ -18,7 +18,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from fer_pipeline.errors import PipelineError
+from fer_pipeline.errors import PipelineError, one_line
 
 CONF_DIR = Path("conf")
 PARAMS_FILE = Path("params.yaml")
@@ -114,11 +114,6 @@ def with_params(overrides: list[str], params: Path = PARAMS_FILE) -> list[str]:
     return [o for o in params_overrides(params) if override_key(o) not in given] + list(overrides)
 
 
-def _one_line(err: BaseException) -> str:
-    text = str(err) or (str(err.__cause__) if err.__cause__ else "") or type(err).__name__
-    return " ".join(text.replace("\t", " ").split())
-
-
 def stage_args(argv: list[str] | None, doc: str) -> list[str]:
     """A stage's command line (``sys.argv[1:]`` unless ``argv``): Hydra overrides. ``-h`` or
     ``--help`` prints the stage's ``doc`` and exits, before anything heavy is imported."""
@@ -137,7 +132,7 @@ def load_config(overrides: list[str] = (), params: Path = PARAMS_FILE) -> DictCo
             cfg = compose("config", overrides=with_params(list(overrides), params))
         OmegaConf.resolve(cfg)
     except (HydraException, OmegaConfBaseException) as err:
-        raise PipelineError(f"config error: {_one_line(err)}") from None
+        raise PipelineError(f"config error: {one_line(err, typed=False)}") from None
     return cfg
 
 
@@ -153,7 +148,7 @@ def check_sweep(
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except HydraException as err:
-        raise PipelineError(f"config error: {_one_line(err)}") from None
+        raise PipelineError(f"config error: {one_line(err, typed=False)}") from None
     choices = []
     for override in parsed:
         if override.is_sweep_override():

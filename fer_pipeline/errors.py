@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -29,3 +30,20 @@ def exit_on_error(main: Callable[..., T]) -> Callable[..., T]:
             raise SystemExit(2) from None
 
     return wrapper
+
+
+def one_line(err: BaseException, typed: bool = True) -> str:
+    """An error as one line: its message (or its cause's, when it has none), after its type unless
+    it is a :class:`PipelineError` or ``typed`` is false."""
+    text = str(err) or (str(err.__cause__) if err.__cause__ else "")
+    if typed and not isinstance(err, PipelineError) or not text:
+        text = f"{type(err).__name__}: {text}" if text and typed else text or type(err).__name__
+    return " ".join(text.replace("\t", " ").split())
+
+
+@dataclass
+class JobFailed:
+    """What a sweep job returns instead of raising, so Hydra runs the remaining jobs and the
+    sweep still ends with its table (of the jobs that finished)."""
+
+    message: str

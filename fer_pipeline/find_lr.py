@@ -59,9 +59,10 @@ def main(argv: list[str] | None = None) -> None:
     from matplotlib.figure import Figure
     from pytorch_lightning.tuner import Tuner
 
+    from fer_pipeline.cli import check_train_config
     from fer_pipeline.data.datamodule import build_datamodule
-    from fer_pipeline.fit import build_module, build_trainer, check_train_config
     from fer_pipeline.io import atomic_file, write_json
+    from fer_pipeline.models.trainer import build_module, build_trainer
 
     check_train_config(cfg)
     quiet_libraries()

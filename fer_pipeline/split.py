@@ -33,6 +33,7 @@ from fer_pipeline.dvc_outputs import restore_outputs
 from fer_pipeline.errors import PipelineError, exit_on_error
 from fer_pipeline.hashing import file_md5
 from fer_pipeline.io import atomic_dir, write_json
+from fer_pipeline.outputs import MANIFEST
 
 
 def check_nonempty(splits: list[str | None], cfg, when: str = "") -> None:
@@ -71,11 +72,11 @@ def main(argv: list[str] | None = None) -> None:
     leakage["groups_kept_together"] = bool(leak.keep_groups_together)
     check_nonempty(final, cfg, when=f" after split.leakage.action={leak.action}")
     with atomic_dir(cfg.paths.split) as tmp:
-        write_manifest(tmp / "manifest.csv", faces, final)
-        manifest_md5 = file_md5(tmp / "manifest.csv")
+        write_manifest(tmp / MANIFEST, faces, final)
+        manifest_md5 = file_md5(tmp / MANIFEST)
         packed = pack_splits(
             faces.root,
-            read_manifest(tmp / "manifest.csv", faces.classes),
+            read_manifest(tmp / MANIFEST, faces.classes),
             faces.info.get("grayscale", True),
             tmp / PACKED_DIR,
             manifest_md5,
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
             manifest_md5=manifest_md5,
         )
         write_card(tmp, card)
-    print(f"split: {card['totals']} in {cfg.paths.split}/manifest.csv")
+    print(f"split: {card['totals']} in {cfg.paths.split}/{MANIFEST}")
     print(
         f"  packed: {cfg.paths.split}/{PACKED_DIR}/"
         + (

@@ -331,3 +331,16 @@ def registered(checkpoint, tmp_path_factory) -> dict:
     }
     version = register(client, run_id, source, tags | {"test_accuracy_ci95": "0.2500-0.3700"})
     return {"uri": uri, "run_id": run_id, "version": version, "folder": folder}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` run only where torch sees a CUDA GPU."""
+    gpu_tests = [item for item in items if item.get_closest_marker("gpu")]
+    if not gpu_tests:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        skip = pytest.mark.skip(reason="needs a CUDA GPU")
+        for item in gpu_tests:
+            item.add_marker(skip)

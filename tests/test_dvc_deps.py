@@ -64,8 +64,9 @@ def stage_module(cmd: str) -> str:
 @pytest.mark.parametrize("stage", sorted(STAGES))
 def test_stage_depends_on_every_module_it_runs(stage):
     deps = [Path(d) for d in STAGES[stage]["deps"]]
-    needed = files_run_by(stage_module(STAGES[stage]["cmd"]))
-    assert Path(f"{PACKAGE}/{stage}.py") in needed
+    module = stage_module(STAGES[stage]["cmd"])
+    needed = files_run_by(module)
+    assert Path(*module.split(".")).with_suffix(".py") in needed
     missing = sorted(str(f) for f in needed if not any(f == d or d in f.parents for d in deps))
     assert not missing, f"dvc.yaml stage {stage} runs {missing} but does not depend on them"
 

@@ -21,6 +21,7 @@ LAYERS = [
         "quiet",
         "config",
         "dvc_outputs",
+        "outputs",
         "progress",
     },  # base
     {"data"},
@@ -29,9 +30,21 @@ LAYERS = [
     {"tracking"},
     {"inference"},
     {"app"},
-    {"fit"},  # the training run, started by the train command
-    # the entry points
-    {"prepare", "crop", "split", "train", "evaluate", "predict", "compare", "find_lr", "choose_lr"},
+    {"cli"},  # the training commands' command line
+    # the stages' entry points
+    {
+        "prepare",
+        "crop",
+        "split",
+        "fit",
+        "package",
+        "evaluate",
+        "predict",
+        "compare",
+        "find_lr",
+        "choose_lr",
+    },  # fmt: skip
+    {"train"},  # fit, package and evaluate in one command (and every sweep job)
 ]
 LAYER = {group: i for i, groups in enumerate(LAYERS) for group in groups}
 
@@ -94,3 +107,73 @@ def test_no_import_cycles():
     for module in sorted(graph):
         if module not in state:
             visit(module, [module])
+
+
+MUTATORS = {"append", "extend", "insert", "clear", "pop", "popitem", "update", "add", "remove",
+            "discard", "setdefault"}  # fmt: skip
+
+
+def mutable_globals(path: Path) -> set[str]:
+    """Names a module binds at its top level to a list, dict or set (a literal or a call)."""
+    found = set()
+    for node in ast.parse(path.read_text()).body:
+        targets, value = [], None
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        mutable = isinstance(value, ast.List | ast.Dict | ast.Set) or (
+            isinstance(value, ast.Call)
+            and isinstance(value.func, ast.Name)
+            and value.func.id in ("list", "dict", "set", "defaultdict")
+        )
+        if mutable:
+            found |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return found
+
+
+def mutated_names(path: Path) -> set[str]:
+    """Names a module changes in place: ``x.append(...)``, ``x[k] = ...``, ``x[:] = ...``,
+    ``del x[k]``."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr in MUTATORS and isinstance(node.func.value, ast.Name):
+                found.add(node.func.value.id)
+        targets = node.targets if isinstance(node, ast.Assign | ast.Delete) else []
+        targets += [node.target] if isinstance(node, ast.AugAssign) else []
+        for target in targets:
+            if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
+                found.add(target.value.id)
+    return found
+
+
+def module_state() -> set[str]:
+    """``module.name`` of every module-level list, dict or set its module changes at run time."""
+    return {
+        f"{m}.{name}" for m, p in MODULES.items() for name in mutable_globals(p) & mutated_names(p)
+    }
+
+
+def test_no_module_reads_another_modules_state():
+    """State a module changes at run time (a list it appends to, a dict it fills) stays private to
+    it: what several modules share travels as arguments or on objects (a sweep's failed jobs
+    belong to its Hydra callback)."""
+    state = module_state()
+    readers = []
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                readers += [
+                    f"{module} imports {node.module}.{a.name}"
+                    for a in node.names
+                    if f"{node.module}.{a.name}" in state
+                ]
+    assert not readers, readers
+
+
+def test_the_state_check_sees_a_list_filled_at_run_time(tmp_path):
+    source = tmp_path / "m.py"
+    source.write_text("FAILED = []\nCACHE = {}\nNAMES = ['a']\n"
+                      "def f():\n    FAILED.append(1)\n    CACHE['k'] = 2\n")  # fmt: skip
+    assert mutable_globals(source) & mutated_names(source) == {"FAILED", "CACHE"}

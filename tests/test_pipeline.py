@@ -15,6 +15,7 @@ from pathlib import Path
 
 import cv2
 import pytest
+import torch
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import edit_yaml, run_module, start_in_own_group, wait_until
@@ -66,7 +67,7 @@ def test_dvc_repro_end_to_end(project, tmp_path):
     sh("git", "init", "-q", cwd=project)
     dvc("init", "-q", cwd=project)
     first = dvc("repro", cwd=project).stdout
-    assert stages_run(first) == {"prepare", "crop", "split", "train", "evaluate"}
+    assert stages_run(first) == {"prepare", "crop", "split", "train", "package", "evaluate"}
     # No terminal here: progress comes as lines (the first batch's at once) and a line per epoch.
     for progress in (
         r"crop: \d+/84 images",
@@ -139,7 +140,22 @@ def test_dvc_repro_end_to_end(project, tmp_path):
     assert run.data.tags["data.name"] == "synthetic"
     assert "data.dvc_md5.data/faces" in run.data.tags  # the DVC hash of the faces it trained on
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"model", "reports", "dataset"} <= artifacts and "last" not in artifacts  # weights only
+    assert {"reports", "dataset"} <= artifacts and "last" not in artifacts  # weights only
+    # Its MLflow model: a logged model whose source is the run, the test metrics linked to it,
+    # registered from it (the package stage); reports/package.json names it.
+    (model,) = client.search_logged_models(
+        [run.info.experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'"
+    )
+    assert model.name == "model" and str(model.status).endswith("READY")
+    assert "test/accuracy" in {m.key for m in model.metrics}
+    packaged = json.loads((project / "reports/package.json").read_text())
+    assert packaged["model_id"] == model.model_id and packaged["mlflow_run_id"] == run.info.run_id
+    version = client.get_model_version("fer-pipeline", packaged["registered_version"])
+    assert version.source == f"models:/{model.model_id}"
+    assert version.tags["test_accuracy"] == f"{metrics['test']['accuracy']:.4f}"
+    record = torch.load(project / "models/best.ckpt", weights_only=True)["fer_preprocessing"]
+    assert str(record["input_size"]) == run.data.params["loader.input_size"]
+    assert record["classes"] == metrics["classes"]
     logged = {a.path for a in client.list_artifacts(run.info.run_id, "dataset")}
     assert {"dataset/card.json", "dataset/leakage.png", "dataset/leakage.json"} <= logged
     assert {"dataset/crop_report.csv", "dataset/crop_summary.json"} <= logged
@@ -161,10 +177,10 @@ def test_dvc_repro_end_to_end(project, tmp_path):
     assert dataset_input.dataset.digest == card["digest"] == run.data.tags["data.digest"]
     assert {t.key: t.value for t in dataset_input.tags}["mlflow.data.context"] == "training"
     # The run's MLflow model holds its best checkpoint; it is the registered champion, tested.
-    model = {a.path for a in client.list_artifacts(run.info.run_id, "model/artifacts")}
-    assert model == {"model/artifacts/best.ckpt"}
+    in_model = {a.path for a in client.list_artifacts(run.info.run_id, "model/artifacts")}
+    assert in_model == {"model/artifacts/best.ckpt"}  # runs:/<run>/model is its logged model
     champion = client.get_model_version_by_alias("fer-pipeline", "champion")
-    assert champion.run_id == run.info.run_id and champion.source.endswith("model")
+    assert champion.run_id == run.info.run_id and champion.source == f"models:/{model.model_id}"
     assert champion.tags["model"] == "resnet34" and champion.tags["optimizer"] == "sgdm"
     assert champion.tags["data.digest"] == card["digest"]
     assert float(champion.tags["test_accuracy"]) == pytest.approx(
@@ -194,7 +210,8 @@ def test_dvc_repro_end_to_end(project, tmp_path):
         assert outputs(project) == kept, sig
         assert not list(project.glob(".models.*")) and not list(project.glob("reports/.*.tmp"))
     changed = dvc("repro", cwd=project).stdout
-    assert stages_run(changed) == {"train", "evaluate"} and "train: resuming run" in changed
+    assert stages_run(changed) == {"train", "package", "evaluate"}
+    assert "train: resuming run" in changed
     _, runs = all_runs(project)
     assert len(runs) == 2 and {r.info.status for r in runs} == {"FINISHED"}
     assert json.loads((project / "reports/train.json").read_text())["mlflow_run_id"] in {
@@ -230,6 +247,13 @@ def test_dvc_repro_end_to_end(project, tmp_path):
         "test.specificity_macro", "data", "face.detector", "model", "optimizer", "scheduler",
         "trainer", "seed",
     }  # fmt: skip
+
+    # Training only trains: editing the annotator, a detector or the app leaves it up to date.
+    for code in ("inference/annotate.py", "faces/detectors.py", "app/server.py"):
+        with (project / "fer_pipeline" / code).open("a") as f:
+            f.write("# an edit\n")
+    status = json.loads(dvc("status", "--json", cwd=project).stdout)
+    assert "train" not in status and "package" in status, status
 
 
 OUTPUTS = ("models", "reports")

@@ -3,9 +3,11 @@ one line before anything starts (in-process, in a tiny project without data)."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -113,6 +115,11 @@ HEAVY = "print('HEAVY', [m for m in ('torch', 'pytorch_lightning', 'mlflow') if 
         ("find_lr", ["--help"], "learning-rate range test", 0),
         ("app.__main__", ["--help"], "usage: python -m fer_pipeline.app", 0),
         ("evaluate", ["evaluation.tta=bogus"], "evaluation.tta must be one of", 2),
+        ("train", ["optimizer.lr=-1"], "optimizer.lr must be a number > 0, got -1", 2),
+        ("train", ["-m", "loader.batch_size=32,0"], "loader.batch_size must be an integer", 2),
+        ("fit", ["trainer.max_epochs=0"], "trainer.max_epochs must be an integer >= 1", 2),
+        ("fit", ["--help"], "== Configuration groups ==", 0),
+        ("package", ["--help"], "Stage ``package``", 0),
     ],
 )
 def test_every_command_answers_help_and_bad_config_without_the_heavy_stack(
@@ -140,3 +147,24 @@ def test_gpu_trainers_on_a_machine_without_one_are_a_one_line_error(project, cal
         code, _, err = call_main(train.main, trainer)
         assert code == 2 and err.count("\n") == 1, err
         assert "trainer.accelerator=gpu but this machine has no CUDA GPU: use trainer=cpu" in err
+
+
+def test_hydra_shell_completion_completes_the_training_command_in_bash(project):
+    """`eval "$(fer-train -sc install=bash)"`, then Tab: config groups and their choices."""
+    bin_dir = Path(sys.executable).parent
+    script = (
+        'eval "$(fer-train -sc install=bash)"\n'
+        "for word in optimi optimizer=; do\n"
+        '  COMP_LINE="fer-train $word"; COMP_POINT=${#COMP_LINE}; COMPREPLY=()\n'
+        "  COMP_WORDS=(fer-train $word); COMP_CWORD=1\n"
+        '  hydra_bash_completion; echo "got: ${COMPREPLY[*]}"\n'
+        "done\n"
+    )
+    result = subprocess.run(
+        ["bash", "-c", script], cwd=project, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"},
+    )  # fmt: skip
+    assert result.stdout.splitlines() == [
+        "got: optimizer=",
+        "got: optimizer=adam optimizer=rmsprop optimizer=sgdm",
+    ], result.stderr[-2000:]

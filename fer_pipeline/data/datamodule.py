@@ -22,23 +22,12 @@ from torch.utils.data import DataLoader, Dataset, get_worker_info
 from fer_pipeline.data.batch_augment import BatchAugment
 from fer_pipeline.data.decode import read_image
 from fer_pipeline.data.layout import read_info
+from fer_pipeline.data.loader_settings import loader_choice_problems
 from fer_pipeline.data.packed import load_packed
 from fer_pipeline.data.split import SPLITS, read_manifest
 from fer_pipeline.data.transforms import build_transform
 from fer_pipeline.errors import PipelineError
-
-SOURCES = ("packed", "files")
-AUGMENTATIONS = ("albumentations", "batched", "auto")  # auto: resolved by FERDataModule.setup
-
-
-def loader_choice_problems(source: str, augmentation: str) -> list[str]:
-    """What is wrong with ``loader.source`` and ``loader.augmentation``, one message each."""
-    problems = []
-    if source not in SOURCES:
-        problems.append(f"loader.source must be one of {SOURCES}, got '{source}'")
-    if augmentation not in AUGMENTATIONS:
-        problems.append(f"loader.augmentation must be one of {AUGMENTATIONS}, got '{augmentation}'")
-    return problems
+from fer_pipeline.outputs import MANIFEST
 
 
 def _random_parts(compose: A.Compose) -> list:
@@ -260,7 +249,7 @@ def build_datamodule(cfg) -> FERDataModule:
     gpu = on_gpu(cfg.trainer.accelerator)
     return FERDataModule(
         faces_dir=cfg.paths.faces,
-        manifest=str(Path(cfg.paths.split) / "manifest.csv"),
+        manifest=str(Path(cfg.paths.split) / MANIFEST),
         seed=cfg.seed,
         pin_memory=gpu,
         **loader,

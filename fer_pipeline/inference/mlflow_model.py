@@ -126,9 +126,12 @@ def requirements() -> list[str]:
     return found
 
 
-def save(checkpoint: Path, path: Path, classes: list[str], example=None) -> Path:
+def save(
+    checkpoint: Path, path: Path, classes: list[str], example=None, preprocessing=None
+) -> Path:
     """Write the MLflow model of ``checkpoint`` into the new folder ``path``; ``example`` (an image,
-    see :func:`encode`) becomes its input example."""
+    see :func:`encode`) becomes its input example; ``preprocessing`` (the checkpoint's record, see
+    :mod:`fer_pipeline.models.preprocessing`) goes into its metadata."""
     example_frame = None
     if example is not None:
         example_frame = model_input([example], ["example"])
@@ -140,7 +143,13 @@ def save(checkpoint: Path, path: Path, classes: list[str], example=None) -> Path
             signature=signature(classes),
             input_example=example_frame,
             pip_requirements=requirements(),
-            metadata={"fer_pipeline": {"classes": list(classes), "key_columns": KEY_COLUMNS}},
+            metadata={
+                "fer_pipeline": {
+                    "classes": list(classes),
+                    "key_columns": list(KEY_COLUMNS),
+                    **({"preprocessing": preprocessing.to_dict()} if preprocessing else {}),
+                }
+            },  # fmt: skip
         )
     if not (path / CHECKPOINT_IN_MODEL).is_file():  # Recognizer.load finds it there
         raise RuntimeError(f"{path}: the model keeps its checkpoint elsewhere than "
@@ -149,10 +158,20 @@ def save(checkpoint: Path, path: Path, classes: list[str], example=None) -> Path
 
 
 def log_model(client, run_id: str, folder: Path) -> str:
-    """Log the saved model ``folder`` (see :func:`save`) as the run's ``model`` artifact; returns
-    its URI ``runs:/<run id>/model``."""
-    client.log_artifacts(run_id, str(folder), MODEL_ARTIFACT)
-    return f"runs:/{run_id}/{MODEL_ARTIFACT}"
+    """Log the saved model ``folder`` (see :func:`save`) as an MLflow 3 logged model named
+    ``model`` whose source is the run (the run page's "Logged models", the experiment's Models
+    tab); returns its id (``m-...``). ``models:/<id>`` and ``runs:/<run id>/model`` both load it."""
+    from mlflow.entities import LoggedModelStatus
+
+    experiment = client.get_run(run_id).info.experiment_id
+    model = client.create_logged_model(experiment, name=MODEL_ARTIFACT, source_run_id=run_id)
+    try:
+        client.log_model_artifacts(model.model_id, str(folder))
+    except BaseException:
+        client.finalize_logged_model(model.model_id, LoggedModelStatus.FAILED)
+        raise
+    client.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
+    return model.model_id
 
 
 def example_face(image: np.ndarray) -> bytes:

@@ -12,6 +12,7 @@ from mlflow.entities import DatasetInput, InputTag
 from mlflow.tracking import MlflowClient
 
 from fer_pipeline.data.card import CARD_NAME
+from fer_pipeline.outputs import MANIFEST
 from fer_pipeline.quiet import no_integer_schema_hint
 
 ARTIFACTS = (CARD_NAME, "card.md", "leakage.json", "leakage.png", "leakage_pairs.csv")
@@ -32,12 +33,12 @@ def log_dataset(
     the split's dataset card), and the card, leakage report and the crop stage's per-image report
     as artifacts under ``dataset/``."""
     split_dir, faces_dir = Path(split_dir), Path(faces_dir)
-    manifest = pd.read_csv(split_dir / "manifest.csv")
+    manifest = pd.read_csv(split_dir / MANIFEST)
     origin = card.get("source_card", {}).get("origin", {})
     with no_integer_schema_hint():
         dataset = mlflow.data.from_pandas(
             manifest,
-            source=local_source(split_dir / "manifest.csv"),
+            source=local_source(split_dir / MANIFEST),
             targets="label",
             name=card["name"],
             digest=card["digest"],

@@ -1,13 +1,17 @@
-"""A parent MLflow run for each Hydra multirun, so a sweep's runs are grouped in the MLflow UI."""
+"""A parent MLflow run for each Hydra multirun, so a sweep's runs are grouped in the MLflow UI.
+
+The sweep's state (its parent run, the jobs that failed) belongs to :class:`ParentRunCallback`.
+Its jobs learn their parent run from ``FER_PIPELINE_PARENT_RUN_ID`` (:func:`parent_run_id`): an
+environment variable, because launchers may run the jobs in other processes."""
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -17,39 +21,25 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
-from fer_pipeline.errors import PipelineError
-from fer_pipeline.tracking import PARENT_RUN_ENV
+from fer_pipeline.errors import JobFailed, PipelineError
+from fer_pipeline.tracking import tags
 from fer_pipeline.tracking.experiment import ensure_experiment
 from fer_pipeline.tracking.registry import crown_best
 from fer_pipeline.tracking.runs import find_runs, runs_of
 
-SWEEP_KEYS_TAG = "fer.sweep_keys"  # the config keys a sweep varies, comma-separated
-SWEEP_KEY_TAG = "fer.sweep_key"  # what makes two sweep commands the same (sweep_key)
-SWEEP_DIR_TAG = "fer.sweep_dir"
-FINGERPRINT_TAG = "fer.fingerprint"  # on a training run: what it trains (config and data digest)
+SWEEP_KEYS_TAG, SWEEP_KEY_TAG, SWEEP_DIR_TAG = tags.SWEEP_KEYS, tags.SWEEP_KEY, tags.SWEEP_DIR
+PARENT_RUN_ENV = "FER_PIPELINE_PARENT_RUN_ID"  # set while a sweep runs: its parent run's id
 DEFAULT_BY = ("model", "optimizer")  # a setting, when nothing says otherwise
 SUMMARY_METRICS = ("val/acc_best", "test/accuracy", "test/f1_macro", "test/specificity_macro")
 
 
-@dataclass
-class JobFailed:
-    """What a sweep job returns instead of raising, so Hydra runs the remaining jobs and the
-    sweep still ends with its table (of the jobs that finished)."""
-
-    message: str
+def parent_run_id() -> str | None:
+    """The parent run of the sweep this process runs a job of, or None (not a sweep job)."""
+    return os.environ.get(PARENT_RUN_ENV) or None
 
 
-FAILED_JOBS: list[str] = []  # the sweep's failed jobs, for the exit status (see on_multirun_end)
 # In a failed job's folder: launchers may run jobs in other processes.
 FAILED_FILE = "job_failed.txt"
-_OPEN_PARENT: dict[str, str] = {}  # the open parent run's id -> its tracking URI
-
-
-def end_parent_run(status: str) -> None:
-    """Mark the open sweep's parent run ``status`` (a sweep stopped by Ctrl-C or an error)."""
-    run_id = os.environ.pop(PARENT_RUN_ENV, None)
-    if run_id:
-        MlflowClient(_OPEN_PARENT.pop(run_id)).set_terminated(run_id, status)
 
 
 def sweep_key(experiment: str, task_overrides: list[str]) -> str:
@@ -67,7 +57,7 @@ def unfinished_sweep(client: MlflowClient, experiment: str, key: str) -> Run | N
         return None
     runs = client.search_runs(
         [found.experiment_id],
-        filter_string=f"tags.`fer.kind` = 'sweep' and tags.`{SWEEP_KEY_TAG}` = '{key}'",
+        filter_string=f"tags.`{tags.KIND}` = 'sweep' and tags.`{SWEEP_KEY_TAG}` = '{key}'",
         order_by=["attributes.start_time DESC"],
         max_results=1,
     )
@@ -76,10 +66,9 @@ def unfinished_sweep(client: MlflowClient, experiment: str, key: str) -> Run | N
     return runs[0] if Path(runs[0].data.tags.get(SWEEP_DIR_TAG, "")).is_dir() else None
 
 
-def finished_job(tracking_uri: str, fingerprint: str) -> Run | None:
-    """The FINISHED training run of the open sweep (``PARENT_RUN_ENV``) that trained
+def finished_job(tracking_uri: str, parent: str | None, fingerprint: str) -> Run | None:
+    """The FINISHED training run of the sweep whose parent run is ``parent`` that trained
     ``fingerprint``, if any: a continued sweep skips that job."""
-    parent = os.environ.get(PARENT_RUN_ENV)
     if not parent:
         return None
     client = MlflowClient(tracking_uri)
@@ -87,7 +76,7 @@ def finished_job(tracking_uri: str, fingerprint: str) -> Run | None:
     runs = client.search_runs(
         [experiment],
         filter_string=(
-            f"tags.`mlflow.parentRunId` = '{parent}' and tags.`{FINGERPRINT_TAG}` = "
+            f"tags.`{tags.PARENT_RUN}` = '{parent}' and tags.`{tags.FINGERPRINT}` = "
             f"'{fingerprint}' and attributes.status = 'FINISHED'"
         ),
         max_results=1,
@@ -134,7 +123,7 @@ def summary_table(client: MlflowClient, parent_id: str, experiment: str) -> str:
     """A Markdown table of the parent's child runs: run name and their main metrics."""
     runs = client.search_runs(
         [experiment],
-        filter_string=f"tags.mlflow.parentRunId = '{parent_id}'",
+        filter_string=f"tags.`{tags.PARENT_RUN}` = '{parent_id}'",
         order_by=["attributes.start_time ASC"],
     )
     lines = [
@@ -151,10 +140,16 @@ def summary_table(client: MlflowClient, parent_id: str, experiment: str) -> str:
 class ParentRunCallback(Callback):
     """Opens a parent run when a multirun starts and closes it when it ends.
 
-    Each job's run is tagged ``mlflow.parentRunId`` with it (read from ``FER_PIPELINE_PARENT_RUN_ID``),
-    which is how the MLflow UI nests runs. At the end the parent gets ``sweep_summary.md``, a table
-    of its runs' metrics, also printed.
+    Each job's run is tagged ``mlflow.parentRunId`` with it (see :func:`parent_run_id`), which is
+    how the MLflow UI nests runs. At the end the parent gets ``sweep_summary.md``, a table of its
+    runs' metrics, also printed, and the comparison table; when jobs failed, the sweep ends with
+    exit status 2 and one line naming them. A sweep that stops before its end (Ctrl-C, SIGTERM, an
+    error) leaves its parent run KILLED, and the same command continues it.
     """
+
+    def __init__(self) -> None:
+        self.open: tuple[str, str] | None = None  # (tracking URI, parent run id) while running
+        self.failed: list[str] = []  # the failed jobs' messages, once the sweep has ended
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         # HydraConfig is not set yet at this point; the multirun config carries the hydra node.
@@ -171,18 +166,27 @@ class ParentRunCallback(Callback):
                 ensure_experiment(client, config.logger.experiment_name),
                 run_name="sweep " + " ".join(varied),
                 tags={
-                    "fer.kind": "sweep",
+                    tags.KIND: "sweep",
                     SWEEP_DIR_TAG: sweep_dir,
                     SWEEP_KEY_TAG: key,
                     SWEEP_KEYS_TAG: ",".join(key_of(o) for o in varied),
                 },
             )
             client.log_param(run.info.run_id, "sweep.overrides", " ".join(overrides))
-        os.environ[PARENT_RUN_ENV] = run.info.run_id
-        _OPEN_PARENT[run.info.run_id] = config.logger.tracking_uri
-        FAILED_JOBS.clear()
+        os.environ[PARENT_RUN_ENV] = run.info.run_id  # for the jobs, wherever they run
+        self.open = (config.logger.tracking_uri, run.info.run_id)
+        self.failed = []
+        atexit.register(self.end, "KILLED")  # Hydra calls on_multirun_end only when all ran
         for stale in Path(config.hydra.sweep.dir).glob(f"*/{FAILED_FILE}"):  # a reused folder
             stale.unlink()
+
+    def end(self, status: str) -> None:
+        """Mark the open parent run ``status``, if one is open (a sweep stopped midway)."""
+        if self.open is None:
+            return
+        (uri, run_id), self.open = self.open, None
+        os.environ.pop(PARENT_RUN_ENV, None)
+        MlflowClient(uri).set_terminated(run_id, status)
 
     def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
         # A job that raised would raise again on `return_value`; train returns JobFailed instead.
@@ -195,12 +199,12 @@ class ParentRunCallback(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         failed = [p.read_text() for p in Path(config.hydra.sweep.dir).glob(f"*/{FAILED_FILE}")]
-        FAILED_JOBS[:] = sorted(failed, key=lambda text: int(text.split()[1].rstrip(":")))
-        run_id = os.environ.pop(PARENT_RUN_ENV, None)
-        if not run_id:
+        self.failed = sorted(failed, key=lambda text: int(text.split()[1].rstrip(":")))
+        if self.open is None:
             return
-        _OPEN_PARENT.pop(run_id, None)
-        client = MlflowClient(config.logger.tracking_uri)
+        (uri, run_id), self.open = self.open, None
+        os.environ.pop(PARENT_RUN_ENV, None)
+        client = MlflowClient(uri)
         run = client.get_run(run_id)
         table = summary_table(client, run_id, run.info.experiment_id)
         with tempfile.TemporaryDirectory() as tmp:
@@ -209,7 +213,11 @@ class ParentRunCallback(Callback):
             client.log_artifact(run_id, str(path))
         print(f"sweep {run_id}:\n{table}")
         self.compare(client, config, run)
-        client.set_terminated(run_id, "FAILED" if FAILED_JOBS else "FINISHED")
+        client.set_terminated(run_id, "FAILED" if self.failed else "FINISHED")
+        if self.failed:  # the exit status says it; Hydra lets SystemExit through its callbacks
+            print(f"error: {len(self.failed)} sweep job(s) failed ({'; '.join(self.failed)}); "
+                  "the table covers the jobs that finished", file=sys.stderr)  # fmt: skip
+            raise SystemExit(2)
 
     @staticmethod
     def compare(client: MlflowClient, config: DictConfig, parent) -> None:
@@ -253,7 +261,7 @@ def continue_sweep(tracking_uri: str, experiment: str, task_overrides: list[str]
     finished = client.search_runs(
         [run.info.experiment_id],
         filter_string=(
-            f"tags.`mlflow.parentRunId` = '{run.info.run_id}' and attributes.status = 'FINISHED'"
+            f"tags.`{tags.PARENT_RUN}` = '{run.info.run_id}' and attributes.status = 'FINISHED'"
         ),
         max_results=10_000,
     )

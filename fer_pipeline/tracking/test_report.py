@@ -21,6 +21,7 @@ from mlflow.tracking import MlflowClient
 from PIL import Image
 
 from fer_pipeline.evaluation.report import OCCLUSION_DIR, OCCLUSION_MAPS
+from fer_pipeline.tracking import tags
 from fer_pipeline.tracking.registry import tag_versions
 
 PER_CLASS_TABLE = "per_class.json"
@@ -36,9 +37,12 @@ def per_class_table(metrics: dict) -> pd.DataFrame:
     return pd.DataFrame([{"class": c, **scores} for c, scores in metrics["per_class"].items()])
 
 
-def log_test_report(client: MlflowClient, run_id: str, metrics: dict, out_dir: Path) -> None:
+def log_test_report(
+    client: MlflowClient, run_id: str, metrics: dict, out_dir: Path, model_id: str | None = None
+) -> None:
     """Log ``metrics`` (the content of ``metrics.json``) and the files of ``out_dir``, as listed
-    in the module docstring, to the run ``run_id``."""
+    in the module docstring, to the run ``run_id``; the metrics are linked to its logged model
+    ``model_id`` when given (shown on the model's page and in the experiment's Models tab)."""
     out_dir = Path(out_dir)
     values = {f"test/{name}": v for name, v in metrics["test"].items()}
     for name, interval in metrics["ci"].items():
@@ -46,7 +50,9 @@ def log_test_report(client: MlflowClient, run_id: str, metrics: dict, out_dir: P
     if "occlusion" in metrics:
         values["occlusion/flip_rate"] = metrics["occlusion"]["flip_rate"]
     now = int(time.time() * 1000)
-    client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in values.items()])
+    client.log_batch(
+        run_id, metrics=[Metric(k, float(v), now, 0, model_id=model_id) for k, v in values.items()]
+    )
     client.log_table(run_id, per_class_table(metrics), PER_CLASS_TABLE)
     for name, local in PICTURES.items():
         if (out_dir / local).is_file():
@@ -56,10 +62,10 @@ def log_test_report(client: MlflowClient, run_id: str, metrics: dict, out_dir: P
         client.log_artifact(run_id, str(out_dir / name), "reports")
     if "occlusion" in metrics:
         client.log_artifact(run_id, str(out_dir / OCCLUSION_MAPS), OCCLUSION_DIR)
-    client.set_tag(run_id, "fer.metrics_path", str(out_dir / "metrics.json"))
-    client.set_tag(run_id, "fer.confusion_matrix_path", str(out_dir / "confusion_matrix.png"))
+    client.set_tag(run_id, tags.METRICS_PATH, str(out_dir / "metrics.json"))
+    client.set_tag(run_id, tags.CONFUSION_PATH, str(out_dir / "confusion_matrix.png"))
     accuracy, ci = metrics["test"]["accuracy"], metrics["ci"].get("accuracy")
-    tags = {"test_accuracy": f"{accuracy:.4f}"}
+    scores = {"test_accuracy": f"{accuracy:.4f}"}
     if ci:
-        tags["test_accuracy_ci95"] = f"{ci['low']:.4f}-{ci['high']:.4f}"
-    tag_versions(client, run_id, tags)  # the run's registered model, if it has one
+        scores["test_accuracy_ci95"] = f"{ci['low']:.4f}-{ci['high']:.4f}"
+    tag_versions(client, run_id, scores)  # the run's registered model, if it has one

@@ -29,7 +29,7 @@ def test_ddp_on_two_cpu_processes_trains_one_run(prepared_project):
     # Rank 0 alone reports, registers and tests; no rank drops the other's run.
     for line in (
         "train: best val/acc",
-        "train: registered fer-pipeline version 1",
+        "registered as fer-pipeline version 1",
         "test: accuracy",
     ):
         assert out.count(line) == 1, out
@@ -63,7 +63,7 @@ def test_torchrun_starts_the_ranks_and_rank_0_alone_writes(prepared_project):
     assert "train: trained in 2 processes (ddp)" in result.stdout
     for line in (
         "train: best val/acc",
-        "train: registered fer-pipeline version 1",
+        "registered as fer-pipeline version 1",
         "test: accuracy",
     ):
         assert result.stdout.count(line) == 1, result.stdout

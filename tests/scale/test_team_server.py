@@ -32,8 +32,11 @@ def test_a_run_logs_params_metrics_checkpoint_and_model_to_the_server(
     assert run.info.artifact_uri.startswith("mlflow-artifacts:/")  # proxied through the server
     assert run.data.params["optimizer.lr"] and run.data.params["model.name"] == "resnet34"
     assert {"val/acc", "train/loss", "test/accuracy"} <= set(run.data.metrics)
-    logged = {a.path for a in client.list_artifacts(run.info.run_id, "model/artifacts")}
-    assert "model/artifacts/best.ckpt" in logged
+    (model,) = client.search_logged_models(
+        [run.info.experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'"
+    )  # the run's MLflow model, a logged model
+    logged = {a.path for a in client.list_logged_model_artifacts(model.model_id, "artifacts")}
+    assert "artifacts/best.ckpt" in logged and {"test/accuracy"} <= {m.key for m in model.metrics}
     # The files are in the server's artifact store, the same checkpoint as models/best.ckpt ...
     stored = list((tmp_path / "server-artifacts").rglob("best.ckpt"))
     assert [file_md5(p) for p in stored] == [file_md5(root / "models/best.ckpt")]

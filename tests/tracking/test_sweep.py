@@ -1,21 +1,15 @@
 """A sweep's parent run: stopped midway (Ctrl-C in the driver), it ends KILLED, not RUNNING; a job
-that failed in another process (parallel launchers) fails it."""
+that failed in another process (parallel launchers) fails it, and the sweep's exit status says so."""
 
 from __future__ import annotations
 
-import os
-
+import pytest
 from hydra.core.utils import JobReturn, JobStatus
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
-from fer_pipeline.tracking.sweep import (
-    FAILED_JOBS,
-    PARENT_RUN_ENV,
-    JobFailed,
-    ParentRunCallback,
-    end_parent_run,
-)
+from fer_pipeline.errors import JobFailed
+from fer_pipeline.tracking.sweep import PARENT_RUN_ENV, ParentRunCallback, parent_run_id
 
 
 def test_a_stopped_sweep_ends_its_parent_run_killed(tmp_path, monkeypatch):
@@ -26,13 +20,14 @@ def test_a_stopped_sweep_ends_its_parent_run_killed(tmp_path, monkeypatch):
         "hydra": {"overrides": {"task": ["optimizer=sgdm,adam"]}, "sweep": {"dir": "multirun/x"},
                   "sweeper": {"params": None}},
     })  # fmt: skip
-    ParentRunCallback().on_multirun_start(config)
-    run_id = os.environ[PARENT_RUN_ENV]
+    callback = ParentRunCallback()
+    callback.on_multirun_start(config)
+    run_id = parent_run_id()  # what every job reads, in this process or another
     assert MlflowClient(uri).get_run(run_id).info.status == "RUNNING"
-    end_parent_run("KILLED")  # what train.main does when the sweep is interrupted
+    callback.end("KILLED")  # at exit, when Hydra never reached the sweep's end (Ctrl-C)
     assert MlflowClient(uri).get_run(run_id).info.status == "KILLED"
-    assert PARENT_RUN_ENV not in os.environ
-    end_parent_run("KILLED")  # nothing open any more: nothing to do
+    assert parent_run_id() is None
+    callback.end("KILLED")  # nothing open any more: nothing to do
 
 
 def fail_job(output_dir: str, num: int) -> None:
@@ -58,12 +53,14 @@ def test_a_job_failing_in_another_process_fails_the_sweep(tmp_path, monkeypatch)
     })  # fmt: skip
     callback = ParentRunCallback()
     callback.on_multirun_start(config)
-    run_id = os.environ[PARENT_RUN_ENV]
+    run_id = parent_run_id()
     (sweep_dir / "1").mkdir(parents=True)
     fail_job(str(sweep_dir / "1"), 1)  # as its own process would: nothing kept in memory
-    assert FAILED_JOBS == [] and (sweep_dir / "1/job_failed.txt").is_file()
-    callback.on_multirun_end(config)
-    assert FAILED_JOBS == ["job 1: bogus value (x=1)"]  # what train.main's exit status reads
+    assert callback.failed == [] and (sweep_dir / "1/job_failed.txt").is_file()
+    with pytest.raises(SystemExit) as ended:  # the sweep's exit status
+        callback.on_multirun_end(config)
+    assert ended.value.code == 2
+    assert callback.failed == ["job 1: bogus value (x=1)"]
     assert MlflowClient(uri).get_run(run_id).info.status == "FAILED"
 
 
@@ -79,8 +76,9 @@ def test_the_parent_run_names_what_the_command_line_leaves_swept(tmp_path, monke
                   "sweep": {"dir": "multirun/x"},
                   "sweeper": {"params": {"optimizer": "sgdm,adam,rmsprop", "seed": "1,2"}}},
     })  # fmt: skip
-    ParentRunCallback().on_multirun_start(config)
-    parent = MlflowClient(uri).get_run(os.environ[PARENT_RUN_ENV])
-    end_parent_run("KILLED")
+    callback = ParentRunCallback()
+    callback.on_multirun_start(config)
+    parent = MlflowClient(uri).get_run(parent_run_id())
+    callback.end("KILLED")
     assert parent.info.run_name == "sweep seed=1,2 ++tuned_lr.sgdm=0.01,0.1"
     assert parent.data.tags["fer.sweep_keys"] == "seed,tuned_lr.sgdm"

@@ -1,16 +1,16 @@
-"""Pieces of the train stage that a user sees through the config."""
+"""What fits a model (fer_pipeline.models.trainer), as a user sees it through the config."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from fer_pipeline import fit
 from fer_pipeline.config import load_config
 from fer_pipeline.data.datamodule import build_datamodule, keep_batch
 from fer_pipeline.errors import PipelineError
-from fer_pipeline.fit import build_module, build_trainer, class_weights, native_bf16
+from fer_pipeline.models import trainer as trainer_lib
 from fer_pipeline.models.module import FERModule
+from fer_pipeline.models.trainer import build_module, build_trainer, class_weights, native_bf16
 
 
 def test_class_weights_balance_the_loss():
@@ -91,9 +91,22 @@ def test_bf16_on_cpu_only_where_it_is_native(tmp_path, flags, native):
 
 def test_a_cpu_without_native_bf16_trains_in_fp32_and_says_so(split_project, monkeypatch, capsys):
     monkeypatch.chdir(split_project)
-    monkeypatch.setattr(fit, "native_bf16", lambda: False)
+    monkeypatch.setattr(trainer_lib, "native_bf16", lambda: False)
     cfg = load_config(["model=resnet34"])
     assert cfg.trainer.precision == "bf16-mixed"  # trainer=cpu's default
     trainer = build_trainer(cfg, logger=False, enable_checkpointing=False)
     assert trainer.precision == "32-true"
     assert "no native bf16" in capsys.readouterr().out
+
+
+@pytest.mark.gpu
+def test_trainer_gpu_trains_a_step_on_the_gpu_with_batched_augmentation(split_project, monkeypatch):
+    monkeypatch.chdir(split_project)
+    cfg = load_config(["trainer=gpu", "model=resnet34", "loader.augmentation=batched"])
+    datamodule = build_datamodule(cfg)
+    module = build_module(cfg, datamodule)
+    trainer = build_trainer(cfg, logger=False, enable_checkpointing=False, max_epochs=1,
+                            limit_train_batches=2, limit_val_batches=1, num_sanity_val_steps=0)  # fmt: skip
+    trainer.fit(module, datamodule=datamodule)
+    assert trainer.global_step == 2 and next(module.parameters()).is_cuda
+    assert trainer.precision == "bf16-mixed"
