@@ -22,6 +22,7 @@ LAYERS = [
         "config",
         "dvc_outputs",
         "outputs",
+        "devices",
         "progress",
     },  # base
     {"data"},

@@ -50,10 +50,11 @@ def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
     from fer_pipeline.app.server import create_app
-    from fer_pipeline.inference.recognizer import pick_device, tracking_uri
+    from fer_pipeline.devices import resolve_device
+    from fer_pipeline.inference.recognizer import tracking_uri
     from fer_pipeline.tracking.server import check_tracking_uri
 
-    pick_device(args.device)  # a bad --device fails now, in one line
+    resolve_device(args.device)  # a bad --device fails now, in one line
     check_port(args.host, args.port)
     store = args.tracking_uri or tracking_uri()
     check_tracking_uri(store)  # an unreachable server fails now, not in the page's first request

@@ -26,6 +26,7 @@ from fer_pipeline.data.loader_settings import loader_choice_problems
 from fer_pipeline.data.packed import load_packed
 from fer_pipeline.data.split import SPLITS, read_manifest
 from fer_pipeline.data.transforms import build_transform
+from fer_pipeline.devices import resolve_device
 from fer_pipeline.errors import PipelineError
 from fer_pipeline.outputs import MANIFEST
 
@@ -239,8 +240,8 @@ class FERDataModule(pl.LightningDataModule):
 
 
 def on_gpu(accelerator: str) -> bool:
-    """Whether a trainer with ``accelerator`` trains on a GPU."""
-    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    """Whether a trainer with ``accelerator`` trains on a GPU (one that is there)."""
+    return resolve_device(accelerator, fallback=True).type == "cuda"
 
 
 def build_datamodule(cfg) -> FERDataModule:

@@ -18,6 +18,7 @@ import pytorch_lightning as pl
 import torch
 
 from fer_pipeline.data.datamodule import FaceDataset, FERDataModule
+from fer_pipeline.devices import resolve_device
 from fer_pipeline.evaluation.confusion import plot_confusion_matrix
 from fer_pipeline.evaluation.metrics import SUMMARY, bootstrap_ci, classification_report
 from fer_pipeline.evaluation.occlusion import occlusion_sensitivity, sample_per_class
@@ -84,11 +85,6 @@ def write_predictions(
         for name, label, p in zip(paths, labels.tolist(), probs.tolist(), strict=True):
             best = max(range(len(classes)), key=p.__getitem__)
             writer.writerow([name, classes[label], classes[best], *(f"{v:.6f}" for v in p)])
-
-
-def _device_for(accelerator: str) -> torch.device:
-    wants_gpu = accelerator in ("gpu", "cuda", "auto")
-    return torch.device("cuda" if wants_gpu and torch.cuda.is_available() else "cpu")
 
 
 def occlusion_report(
@@ -225,7 +221,7 @@ def write_test_report(
     with atomic_file(out_dir / "confusion_matrix.png") as tmp:
         plot_confusion_matrix(report["confusion_matrix"], classes, tmp, title)
     if evaluation.occlusion.enabled:
-        module.to(_device_for(accelerator))
+        module.to(resolve_device(accelerator, fallback=True))
         metrics["occlusion"] = occlusion_report(
             module, test, classes, evaluation.occlusion, out_dir,
             datamodule.mean, datamodule.std, title,

@@ -28,6 +28,7 @@ import torch
 from omegaconf import DictConfig
 
 from fer_pipeline.data.transforms import build_transform
+from fer_pipeline.devices import resolve_device
 from fer_pipeline.errors import PipelineError
 from fer_pipeline.evaluation.occlusion import occlusion_sensitivity
 from fer_pipeline.evaluation.tta import predict_proba
@@ -127,20 +128,6 @@ def _is_run_id(text: str) -> bool:
     return len(text) == 32 and all(c in "0123456789abcdef" for c in text)
 
 
-def pick_device(device: str | None) -> torch.device:
-    if device in (None, "", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        chosen = torch.device(device)
-    except RuntimeError:
-        raise PipelineError(
-            f"device '{device}' is not a torch device (cpu, cuda, cuda:1)"
-        ) from None
-    if chosen.type == "cuda" and not torch.cuda.is_available():
-        raise PipelineError(f"device '{device}': no CUDA GPU here")
-    return chosen
-
-
 class Recognizer:
     """A trained net with the preprocessing it was trained with. Build with :meth:`load`."""
 
@@ -165,7 +152,7 @@ class Recognizer:
         self.preprocessing, self.config, self.source = preprocessing, config, source
         self.classes = list(preprocessing.classes)
         self.dataset = preprocessing.dataset or None  # what it trained on
-        self.device = pick_device(device)
+        self.device = resolve_device(device)
         self.net = net.to(self.device).eval()
         self.batch_size = batch_size
         face = dict(preprocessing.face)
