@@ -1,6 +1,7 @@
 """Fetching dataset files: a direct URL (a Hugging Face ``resolve/main/...`` file, the FERPlus CSV on
-GitHub) or Kaggle (a dataset or a competition, with the user's API token), with a progress bar,
-resume of an interrupted download and an optional MD5 check, into a cache outside git.
+GitHub), with a progress bar, resume of an interrupted download and an optional MD5 check; or Kaggle
+(a dataset or a competition) through ``kagglehub``, with the user's API token of either kind; into
+a cache outside git.
 
 Used only when the configured local path holds no data; offline or without credentials it stops
 with one line saying what it tried and which file to put where instead.
@@ -8,8 +9,6 @@ with one line saying what it tried and which file to put where instead.
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import sys
 from pathlib import Path
@@ -20,9 +19,8 @@ from urllib.request import Request, urlopen
 from tqdm import tqdm
 
 from fer_pipeline.errors import PipelineError
-from fer_pipeline.hashing import file_md5
+from fer_pipeline.hashing import file_md5, tree_md5
 
-KAGGLE_API = "https://www.kaggle.com/api/v1"
 CHUNK = 1 << 20
 
 
@@ -109,47 +107,52 @@ def _finish(part: Path, dest: Path, url: str, md5: str | None) -> Path:
     return dest
 
 
-def kaggle_credentials() -> tuple[str, str]:
-    """``(username, key)`` from ``KAGGLE_USERNAME``/``KAGGLE_KEY`` or ``kaggle.json`` in
-    ``$KAGGLE_CONFIG_DIR`` or ``~/.kaggle``, as the Kaggle CLI reads them."""
-    if os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY"):
-        return os.environ["KAGGLE_USERNAME"], os.environ["KAGGLE_KEY"]
-    config = Path(os.environ.get("KAGGLE_CONFIG_DIR", "~/.kaggle")).expanduser() / "kaggle.json"
-    if not config.is_file():
-        raise DownloadError(
-            f"no Kaggle API token ({config} or KAGGLE_USERNAME/KAGGLE_KEY; create one under "
-            "kaggle.com > Settings > API)"
-        )
-    try:
-        token = json.loads(config.read_text())
-        return token["username"], token["key"]
-    except (json.JSONDecodeError, KeyError, TypeError):
-        raise DownloadError(f"{config} is not a Kaggle API token (username, key)") from None
+KAGGLE_TOKENS = (
+    "KAGGLE_API_TOKEN or ~/.kaggle/access_token (a current Kaggle API token), or "
+    "KAGGLE_USERNAME/KAGGLE_KEY or kaggle.json in $KAGGLE_CONFIG_DIR or ~/.kaggle (a legacy one); "
+    "create one under kaggle.com > Settings > API"
+)
 
 
-def kaggle_url(ref: str) -> tuple[str, str]:
-    """The download URL and file name of a Kaggle ``owner/dataset`` or ``competition:<name>``."""
+def kaggle_handle(ref: str) -> tuple[str, bool]:
+    """``(handle, is_competition)`` of a Kaggle ``owner/dataset`` or ``competition:<name>``."""
     if ref.startswith("competition:"):
         name = ref.split(":", 1)[1]
-        return f"{KAGGLE_API}/competitions/data/download-all/{name}", f"{name}.zip"
+        if not name or "/" in name:
+            raise PipelineError(f"Kaggle reference '{ref}' is not owner/dataset or competition:<name>")
+        return name, True
     owner, _, name = ref.partition("/")
     if not owner or not name or "/" in name:
         raise PipelineError(f"Kaggle reference '{ref}' is not owner/dataset or competition:<name>")
-    return f"{KAGGLE_API}/datasets/download/{owner}/{name}", f"{owner}_{name}.zip"
+    return ref, False
 
 
 def fetch_kaggle(ref: str, folder: Path, md5: str | None = None) -> Path:
-    url, name = kaggle_url(ref)
-    user, key = kaggle_credentials()
-    auth = base64.b64encode(f"{user}:{key}".encode()).decode()
+    """The files of a Kaggle dataset or competition, extracted into ``folder/kaggle/<name>``, through
+    ``kagglehub`` (its credentials: a current API token or a legacy username/key, see
+    :data:`KAGGLE_TOKENS`). ``md5``: of the folder's files, as :func:`tree_md5` computes it."""
+    handle, competition = kaggle_handle(ref)
+    import kagglehub
+    from kagglehub.config import get_kaggle_credentials
+
+    if get_kaggle_credentials() is None:
+        raise DownloadError(f"no Kaggle API token ({KAGGLE_TOKENS})")
+    out = folder / "kaggle" / handle.replace("/", "_")
+    fetch = kagglehub.competition_download if competition else kagglehub.dataset_download
     try:
-        return fetch_url(url, folder / name, md5, headers={"Authorization": f"Basic {auth}"})
-    except DownloadError as err:
-        if "HTTP 403" in str(err) and ref.startswith("competition:"):
-            raise DownloadError(
-                f"{err} (accept the rules at https://www.kaggle.com/c/{ref.split(':', 1)[1]}/rules)"
-            ) from None
-        raise
+        path = Path(fetch(handle, output_dir=str(out)))
+    except Exception as err:  # noqa: BLE001 - requests', kagglehub's and kagglesdk's errors alike
+        reason = " ".join(str(err).split())[:300] or type(err).__name__
+        status = getattr(getattr(err, "response", None), "status_code", None)
+        hint = ""
+        if status in (401, 403) or "401" in reason or "Unauthenticated" in type(err).__name__:
+            hint = f"; check the token ({KAGGLE_TOKENS})"
+        if competition and (status == 403 or "403" in reason):
+            hint = f"; accept the rules at https://www.kaggle.com/c/{handle}/rules"
+        raise DownloadError(f"Kaggle {ref}: {type(err).__name__}: {reason}{hint}") from None
+    if md5 and (found := tree_md5(path)) != md5:
+        raise DownloadError(f"Kaggle {ref} in {path}: MD5 {found}, expected {md5}")
+    return path
 
 
 def holds_data(path: Path) -> bool:

@@ -7,11 +7,11 @@ import hashlib
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
 
-import fer_pipeline.data.download as download
 from fer_pipeline.data.download import DownloadError, ensure_local, fetch_url
 from fer_pipeline.data.sources import get_source
 from fer_pipeline.errors import PipelineError
@@ -158,28 +158,68 @@ def test_local_data_wins_over_download(tmp_path):
     assert ensure_local(csv_path, cfg, "FER2013", "put it") == csv_path
 
 
-def test_kaggle_without_token(tmp_path, monkeypatch):
-    monkeypatch.delenv("KAGGLE_USERNAME", raising=False)
-    monkeypatch.delenv("KAGGLE_KEY", raising=False)
+@pytest.fixture
+def no_kaggle_token(tmp_path, monkeypatch):
+    """No Kaggle credentials of either kind anywhere kagglehub looks."""
+    for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "kaggle"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # ~/.kaggle/access_token
+    monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path / "kagglehub"))
+    monkeypatch.setenv("KAGGLE_API_ENVIRONMENT", "LOCALHOST")  # never kaggle.com from a test
+    return tmp_path / "kaggle"
+
+
+def test_kaggle_without_token(tmp_path, no_kaggle_token):
     cfg = OmegaConf.create({"kaggle": "msambare/fer2013", "md5": None, "cache": str(tmp_path)})
-    with pytest.raises(DownloadError, match=r"no Kaggle API token .*kaggle\.json.*\); to skip"):
+    with pytest.raises(
+        DownloadError, match=r"no Kaggle API token \(KAGGLE_API_TOKEN .*kaggle\.json"
+    ):
         ensure_local(tmp_path / "external", cfg, "FER2013", "put fer2013.csv")
 
 
-def test_kaggle_token_goes_to_kaggle_only(server, tmp_path, monkeypatch):
-    (tmp_path / "kaggle").mkdir()
-    (tmp_path / "kaggle" / "kaggle.json").write_text(json.dumps({"username": "u", "key": "k"}))
-    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "kaggle"))
-    monkeypatch.delenv("KAGGLE_USERNAME", raising=False)
-    monkeypatch.setattr(download, "KAGGLE_API", f"{server.url}/redirect/api")
-    server.files["api/datasets/download/msambare/fer2013"] = PAYLOAD
+@pytest.mark.parametrize("kind", ["current", "legacy"])
+def test_kaggle_unreachable_with_either_token_kind_is_one_line(
+    tmp_path, no_kaggle_token, monkeypatch, kind
+):
+    if kind == "current":
+        monkeypatch.setenv("KAGGLE_API_TOKEN", "KGAT_0123456789abcdef")
+    else:
+        no_kaggle_token.mkdir()
+        (no_kaggle_token / "kaggle.json").write_text(json.dumps({"username": "u", "key": "k"}))
+    ref = (
+        "competition:challenges-in-representation-learning-facial-expression-recognition-challenge"
+    )
+    cfg = OmegaConf.create({"kaggle": ref, "md5": None, "cache": str(tmp_path / "cache")})
+    with pytest.raises(DownloadError) as failed:
+        ensure_local(tmp_path / "external", cfg, "FER2013", "put fer2013.csv")
+    message = str(failed.value)
+    assert "\n" not in message and f"Kaggle {ref}: ConnectionError" in message
+    assert message.endswith(f"to skip the download, put fer2013.csv in {tmp_path / 'external'}")
+
+
+def test_kaggle_files_come_through_kagglehub_into_the_cache(tmp_path, no_kaggle_token, monkeypatch):
+    import kagglehub
+
+    monkeypatch.setenv("KAGGLE_API_TOKEN", "KGAT_0123456789abcdef")
+    calls = []
+
+    def dataset_download(handle, output_dir=None):
+        calls.append((handle, output_dir))
+        (Path(output_dir) / "train" / "happy").mkdir(parents=True, exist_ok=True)
+        (Path(output_dir) / "train" / "happy" / "0.png").write_bytes(PAYLOAD)
+        return output_dir
+
+    monkeypatch.setattr(kagglehub, "dataset_download", dataset_download)
     cfg = OmegaConf.create({"kaggle": "msambare/fer2013", "md5": None, "cache": str(tmp_path)})
     dest = ensure_local(tmp_path / "external", cfg, "FER2013", "put it")
-    assert dest == tmp_path / "msambare_fer2013.zip" and dest.read_bytes() == PAYLOAD
-    first, second = server.requests
-    assert first["Authorization"] == "Basic dTpr"  # base64 of "u:k"
-    assert "Authorization" not in second  # not forwarded to the storage host it redirects to
+    assert calls == [("msambare/fer2013", str(tmp_path / "kaggle" / "msambare_fer2013"))]
+    assert (
+        dest == tmp_path / "kaggle" / "msambare_fer2013" and (dest / "train/happy/0.png").is_file()
+    )
+    cfg.md5 = "0" * 32  # a folder's MD5 (tree_md5) is checked when set
+    with pytest.raises(DownloadError, match="MD5 [0-9a-f]{32}, expected 0{32}"):
+        ensure_local(tmp_path / "external", cfg, "FER2013", "put it")
 
 
 def test_bad_kaggle_reference(tmp_path):
