@@ -22,6 +22,7 @@ from fer_pipeline.errors import PipelineError, one_line
 
 CONF_DIR = Path("conf")
 PARAMS_FILE = Path("params.yaml")
+CHOICE = "choice"  # params.yaml: a config group's option, beside the values changed in it
 OPTIONAL_GROUPS = ("experiment",)  # chosen on the command line only, none by default
 
 
@@ -54,7 +55,10 @@ def _format(value: object) -> str:
 
 
 def params_overrides(path: Path = PARAMS_FILE) -> list[str]:
-    """``params.yaml`` as Hydra overrides: ``model: fusion`` -> ``model=fusion``, nested keys dotted."""
+    """``params.yaml`` as Hydra overrides. A config group is ``{choice: <option>, <key>: <value>}``
+    (or just ``<option>``): ``model: {choice: fusion}`` -> ``model=fusion``; its other keys, and
+    every other key, dotted (``trainer.max_epochs=20``). A null leaf leaves conf/'s value: that is
+    how params.yaml lists the values ``dvc exp run -S`` changes without changing them."""
     if not path.is_file():
         raise PipelineError(
             f"{path.resolve()} not found: run from the project root (where params.yaml is)"
@@ -65,7 +69,15 @@ def params_overrides(path: Path = PARAMS_FILE) -> list[str]:
         raise PipelineError(f"{path} is not valid YAML ({' '.join(str(err).split())})") from None
     if not isinstance(tree, dict):
         raise PipelineError(f"{path} must be a mapping of config choices")
-    return [f"{key}={_format(value)}" for key, value in _flatten(tree).items()]
+    overrides = []
+    for key, value in tree.items():
+        if isinstance(value, dict) and CHOICE in value:
+            overrides.append(f"{key}={_format(value[CHOICE])}")
+            values = _flatten({k: v for k, v in value.items() if k != CHOICE}, f"{key}.")
+        else:
+            values = _flatten({key: value})
+        overrides += [f"{k}={_format(v)}" for k, v in values.items() if v is not None]
+    return overrides
 
 
 def override_key(override: str) -> str:
@@ -111,7 +123,12 @@ def with_params(overrides: list[str], params: Path = PARAMS_FILE) -> list[str]:
     given = {override_key(o) for o in overrides}
     if experiment := chosen_experiment(overrides):
         given |= experiment_keys(experiment)
-    return [o for o in params_overrides(params) if override_key(o) not in given] + list(overrides)
+
+    def taken(key: str) -> bool:  # the key, or a group or node above it, is set elsewhere
+        parts = key.split(".")
+        return any(".".join(parts[:i]) in given for i in range(1, len(parts) + 1))
+
+    return [o for o in params_overrides(params) if not taken(override_key(o))] + list(overrides)
 
 
 def stage_args(argv: list[str] | None, doc: str) -> list[str]:

@@ -29,7 +29,7 @@ TINY_CONF = {
     "conf/trainer/cpu.yaml": {"max_epochs": 1, "log_every_n_steps": 2},
     "conf/split.yaml": {"split": {"val": 0.25, "test": 0.25}},
 }
-TINY_PARAMS = {"model": "resnet34", "optimizer": "sgdm"}
+TINY_PARAMS = {"model": {"choice": "resnet34"}, "optimizer": {"choice": "sgdm"}}
 
 
 def deep_update(tree: dict, changes: dict) -> dict:

@@ -64,6 +64,29 @@ def test_params_yaml_holds_exactly_the_open_choices_of_conf():
     assert given == open_values | open_groups
 
 
+def test_params_yaml_sets_values_beside_choices_and_null_leaves_conf(tmp_path):
+    """What `dvc exp run -S` writes: a group's option and values changed in it; nulls are conf/'s."""
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        "model: resnet34\n"  # -S model=resnet34 replaces the group's mapping by its option
+        "optimizer: {choice: sgdm, lr: 0.0003}\n"
+        "trainer: {choice: cpu, max_epochs: 20}\n"
+        "loader: {batch_size: null, augment: {erase: 0.25}}\n"
+        "seed: 7\n"
+    )
+    assert params_overrides(params) == [
+        "model=resnet34", "optimizer=sgdm", "optimizer.lr=0.0003", "trainer=cpu",
+        "trainer.max_epochs=20", "loader.augment.erase=0.25", "seed=7",
+    ]  # fmt: skip
+    cfg = load_config(["data=synthetic", "face.detector=none", "scheduler=step"], params)
+    assert (cfg.model.name, cfg.optimizer.lr, cfg.trainer.max_epochs) == ("resnet34", 0.0003, 20)
+    assert cfg.loader.batch_size == 32 and cfg.loader.augment.erase == 0.25  # null: conf/'s
+    # A group chosen on the command line takes its values from conf/, not params.yaml's.
+    assert "trainer.max_epochs=20" not in with_params(["trainer=gpu"], params)
+    given = ["data=synthetic", "face.detector=none", "scheduler=step", "trainer.max_epochs=3"]
+    assert load_config(given, params).trainer.max_epochs == 3
+
+
 def test_command_line_overrides_win_over_params():
     merged = with_params(["optimizer=adam", "optimizer.lr=0.1"])
     assert "optimizer=adam" in merged and "optimizer=sgdm" not in merged
@@ -74,7 +97,7 @@ def test_command_line_overrides_win_over_params():
 def test_params_choose_the_experiment():
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     cfg = load_config()
-    assert cfg.model.name == params["model"]
+    assert cfg.model.name == params["model"]["choice"]
     assert cfg.face.detector == params["face"]["detector"]
     assert cfg.seed == params["seed"]
 

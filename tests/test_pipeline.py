@@ -233,7 +233,7 @@ def test_dvc_repro_end_to_end(project, tmp_path):
     (project / "conf/trainer/cpu.yaml").write_text(trainer)
     sh("git", "add", "-A", cwd=project)
     sh("git", "commit", "-qm", "pipeline", cwd=project)
-    back = dvc("exp", "run", "-S", "optimizer=sgdm", cwd=project).stdout
+    back = dvc("exp", "run", "-S", "optimizer.choice=sgdm", cwd=project).stdout
     assert stages_run(back) == set() and "Stage 'train' is cached - skipping run" in back
     _, runs = all_runs(project)
     assert [r.data.tags["fer.optimizer"] for r in runs] == ["sgdm", "sgdm"]  # no new run
@@ -244,9 +244,22 @@ def test_dvc_repro_end_to_end(project, tmp_path):
     header = dvc("exp", "show", "--csv", "--drop", drop, cwd=project).stdout.splitlines()[0]
     assert set(header.split(",")) - {"rev", "typ", "parent"} == {
         "Experiment", "Created", "best_epoch", "val_acc_best", "test.accuracy", "test.f1_macro",
-        "test.specificity_macro", "data", "face.detector", "model", "optimizer", "scheduler",
-        "trainer", "seed",
+        "test.specificity_macro", "data.choice", "face.detector", "model.choice",
+        "optimizer.choice", "optimizer.lr", "scheduler.choice", "trainer.choice",
+        "trainer.max_epochs", "loader.batch_size", "loss.label_smoothing", "seed",
     }  # fmt: skip
+    # Any value, as an experiment: it lands in params.yaml, the run, and `make experiments`.
+    tried = dvc("exp", "run", "-S", "trainer.max_epochs=2", "-S", "optimizer.lr=0.0003",
+                cwd=project).stdout  # fmt: skip
+    assert stages_run(tried) == {"train", "package", "evaluate"}
+    shown = dvc("exp", "show", "--csv", "--drop", drop, cwd=project).stdout.splitlines()
+    columns = shown[0].split(",")
+    row = dict(zip(columns, shown[1].split(","), strict=True))  # the workspace: the new experiment
+    assert (row["trainer.max_epochs"], row["optimizer.lr"]) == ("2", "0.0003")
+    client, runs = all_runs(project)
+    newest = max(runs, key=lambda r: r.info.start_time)
+    assert newest.data.params["optimizer.lr"] == "0.0003"
+    assert len(client.get_metric_history(newest.info.run_id, "val/acc")) == 2  # two epochs
 
     # Training only trains: editing the annotator, a detector or the app leaves it up to date.
     for code in ("inference/annotate.py", "faces/detectors.py", "app/server.py"):
