@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import csv
 import json
-import os
 import threading
 import time
 from pathlib import Path
@@ -52,8 +51,9 @@ class Models:
         with self.lock:
             if key not in self.loaded:
                 self.loaded[key] = Recognizer.load(
-                    choice.uri, device=self.device, precision=self.precision
-                )
+                    choice.uri, device=self.device, precision=self.precision,
+                    tracking_uri=self.tracking_uri,
+                )  # fmt: skip
         return choice, self.loaded[key]
 
     def preload(self) -> None:
@@ -150,8 +150,6 @@ def create_app(
     preload: bool = True,
     precision: str = "fp32",
 ) -> FastAPI:
-    if tracking_uri:  # where Recognizer.load reads models:/ URIs
-        os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
     app = FastAPI(title="fer-pipeline", docs_url=None, redoc_url=None, openapi_url=None)
     models = Models(tracking_uri, device, precision)
     samples = split_samples(manifest, faces_dir)

@@ -119,7 +119,9 @@ def kaggle_handle(ref: str) -> tuple[str, bool]:
     if ref.startswith("competition:"):
         name = ref.split(":", 1)[1]
         if not name or "/" in name:
-            raise PipelineError(f"Kaggle reference '{ref}' is not owner/dataset or competition:<name>")
+            raise PipelineError(
+                f"Kaggle reference '{ref}' is not owner/dataset or competition:<name>"
+            )
         return name, True
     owner, _, name = ref.partition("/")
     if not owner or not name or "/" in name:

@@ -66,22 +66,27 @@ def columns(classes: list[str]) -> list[str]:
 
 
 def tracking_uri() -> str:
+    """The tracking store MLflow URIs are read from when none is given: ``$MLFLOW_TRACKING_URI``,
+    else ``mlflow.db`` in the working directory (what training writes)."""
     return os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
 
 
 @contextmanager
-def local_checkpoint(model: str | Path) -> Iterator[Path]:
+def local_checkpoint(model: str | Path, store: str | None = None) -> Iterator[Path]:
     """:func:`resolve_checkpoint`, with a downloaded copy removed at the end of the block."""
     with tempfile.TemporaryDirectory(prefix="fer-model-") as tmp:
-        yield resolve_checkpoint(model, Path(tmp))
+        yield resolve_checkpoint(model, Path(tmp), store)
 
 
-def resolve_checkpoint(model: str | Path, downloads: Path | None = None) -> Path:
+def resolve_checkpoint(
+    model: str | Path, downloads: Path | None = None, store: str | None = None
+) -> Path:
     """A local checkpoint for ``model``: a ``.ckpt`` path; an MLflow model folder or URI
     (``models:/fer-pipeline@champion``, ``models:/fer-pipeline/3``, ``runs:/<id>/model``), which
     keeps it in ``artifacts/best.ckpt``; an MLflow URI of a checkpoint file; or a training run id
     (its ``model``, or the ``best/best.ckpt`` of runs logged before models were). MLflow URIs are
-    read from ``$MLFLOW_TRACKING_URI`` (default ``sqlite:///mlflow.db``)."""
+    read from the tracking store ``store`` (default :func:`tracking_uri`)."""
+    store = store or tracking_uri()
     text = str(model)
     path = Path(text)
     if path.is_file():
@@ -90,11 +95,11 @@ def resolve_checkpoint(model: str | Path, downloads: Path | None = None) -> Path
         return path / CHECKPOINT_IN_MODEL
     if _is_run_id(text):
         try:
-            return _download(f"runs:/{text}/model", text, downloads)
+            return _download(f"runs:/{text}/model", text, downloads, store)
         except PipelineError:
-            return _download(f"runs:/{text}/best/best.ckpt", text, downloads)
+            return _download(f"runs:/{text}/best/best.ckpt", text, downloads, store)
     if text.startswith(("models:/", "runs:/")):
-        return _download(text, text, downloads)
+        return _download(text, text, downloads, store)
     if text == DEFAULT_MODEL:
         raise PipelineError(
             f"no trained model at {DEFAULT_MODEL}: run `make demo` (or `dvc repro`), or pass "
@@ -105,17 +110,22 @@ def resolve_checkpoint(model: str | Path, downloads: Path | None = None) -> Path
     )
 
 
-def _download(uri: str, given: str, downloads: Path | None) -> Path:
+def _download(uri: str, given: str, downloads: Path | None, store: str) -> Path:
     import mlflow  # only for MLflow URIs: importing it costs seconds
+
+    from fer_pipeline.tracking.registry import default_store
 
     dst = None if downloads is None else str(downloads)
     try:
-        local = mlflow.artifacts.download_artifacts(uri, dst_path=dst, tracking_uri=tracking_uri())
+        # A registered version's source, models:/<logged model id>, is resolved in MLflow's
+        # default store, whatever the call's tracking_uri: make that ``store`` for the call.
+        with default_store(store):
+            local = mlflow.artifacts.download_artifacts(uri, dst_path=dst, tracking_uri=store)
         local = Path(local)
     except Exception as err:  # noqa: BLE001 - MLflow raises many kinds for "not there"
         reason = " ".join(str(err).split())[:300]
         raise PipelineError(
-            f"model {given} could not be loaded from MLflow at {tracking_uri()} ({reason})"
+            f"model {given} could not be loaded from MLflow at {store} ({reason})"
         ) from None
     if local.is_file():
         return local
@@ -178,10 +188,12 @@ class Recognizer:
         device: str | None = None,
         batch_size: int = 64,
         precision: str = "fp32",
+        tracking_uri: str | None = None,
     ) -> Recognizer:
         """From a checkpoint path, an MLflow model folder or URI, or a run id (see
-        :func:`resolve_checkpoint`)."""
-        with local_checkpoint(model) as checkpoint:
+        :func:`resolve_checkpoint`; MLflow URIs from ``tracking_uri``, default
+        ``$MLFLOW_TRACKING_URI`` or ``mlflow.db``)."""
+        with local_checkpoint(model, tracking_uri) as checkpoint:
             net, config, preprocessing = load_net(checkpoint)
         return cls(net, preprocessing, config, str(model), detector, device, batch_size, precision)
 

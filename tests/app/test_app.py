@@ -4,6 +4,7 @@ nothing from elsewhere, and says what to do when no model is trained; its HTTP e
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import sys
@@ -239,3 +240,19 @@ def app_answers(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def test_the_app_reads_models_from_its_store_without_changing_the_environment(
+    registered, tmp_path, monkeypatch
+):
+    """``--tracking-uri`` reaches Recognizer.load as an argument; MLFLOW_TRACKING_URI stays unset."""
+    from fer_pipeline.app.server import Models, create_app
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)  # no mlflow.db here: only the given store has the model
+    create_app(registered["uri"], preload=False)
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+    models = Models(registered["uri"], "cpu")
+    (choice,) = models.choices()
+    _, recognizer = models.recognizer(choice.key)
+    assert recognizer.classes and "MLFLOW_TRACKING_URI" not in os.environ
