@@ -13,6 +13,7 @@ from fer_pipeline.config import config_choices
 from fer_pipeline.errors import PipelineError
 from fer_pipeline.inference.recognizer import DEMO_DATASETS, tracking_uri, trained_on
 from fer_pipeline.tracking.registry import CHAMPION, REGISTERED_MODEL
+from fer_pipeline.tracking.tags import DATA_NAME
 
 # The paper's order of the menus, and how its optimizers are written; other choices follow.
 NETWORK_ORDER = ("fusion", "ensemble", "resnet50", "resnet34")
@@ -98,9 +99,9 @@ def tracked_choices(uri: str | None = None) -> list[Choice]:
             ci=ci,
             champion=str(version.version) == str(champion),
             uri=f"models:/{REGISTERED_MODEL}/{version.version}",
-            dataset=tags.get("data.name", ""),
-            demo=tags.get("data.name") in DEMO_DATASETS,
-            trained_on=trained_on(tags.get("data.name")),
+            dataset=tags.get(DATA_NAME, ""),
+            demo=tags.get(DATA_NAME) in DEMO_DATASETS,
+            trained_on=trained_on(tags.get(DATA_NAME)),
         )
         cell = (choice.network, choice.optimizer)
         if cell not in cells or _rank(choice) > _rank(cells[cell]):

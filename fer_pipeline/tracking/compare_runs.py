@@ -23,6 +23,7 @@ from fer_pipeline.evaluation.compare_stats import (
     shared_faces,
     significance,
 )
+from fer_pipeline.tracking import tags as tag_keys
 from fer_pipeline.tracking.runs import describe, read_predictions, setting_value
 
 
@@ -51,7 +52,10 @@ def collect_records(
         raise PipelineError("cannot compare: " + "; ".join(problems))
     data: dict[tuple[str, str], list[Run]] = {}
     for run in runs:
-        key = (run.data.tags.get("data.digest", "?"), run.data.tags.get("data.classes", "?"))
+        key = (
+            run.data.tags.get(tag_keys.DATA_DIGEST, "?"),
+            run.data.tags.get(tag_keys.DATA_CLASSES, "?"),
+        )
         data.setdefault(key, []).append(run)
     if len(data) > 1:
         groups = "; ".join(
@@ -147,8 +151,8 @@ def log_best_setting(client: MlflowClient, parent_id: str, best: Row, best_run: 
         parent_id,
         metrics=[Metric(k, float(v), now, 0) for k, v in values.items() if math.isfinite(v)],
         tags=[
-            RunTag("fer.best_setting", best.label),
-            RunTag("fer.best_seeds", ",".join(best.seeds)),
-            RunTag("fer.best_run_id", best_run.run_id),
+            RunTag(tag_keys.BEST_SETTING, best.label),
+            RunTag(tag_keys.BEST_SEEDS, ",".join(best.seeds)),
+            RunTag(tag_keys.BEST_RUN, best_run.run_id),
         ],
     )

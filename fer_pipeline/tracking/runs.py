@@ -10,6 +10,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from fer_pipeline.errors import PipelineError
+from fer_pipeline.tracking import tags as tag_keys
 
 PREDICTIONS_ARTIFACT = "reports/predictions.csv"
 
@@ -28,7 +29,7 @@ def runs_of(parent: Run) -> str:
 def latest_sweep(client: MlflowClient, experiment_id: str) -> Run:
     sweeps = client.search_runs(
         [experiment_id],
-        filter_string="tags.`fer.kind` = 'sweep'",
+        filter_string=f"tags.`{tag_keys.KIND}` = 'sweep'",
         order_by=["attributes.start_time DESC"],
         max_results=1,
     )
@@ -46,10 +47,10 @@ def given_runs(client: MlflowClient, run_ids: list[str]) -> list[Run]:
             run = client.get_run(run_id)
         except MlflowException:
             raise PipelineError(f"--run {run_id}: no such MLflow run") from None
-        if run.data.tags.get("fer.kind") != "train" or run.info.status != "FINISHED":
+        if run.data.tags.get(tag_keys.KIND) != "train" or run.info.status != "FINISHED":
             raise PipelineError(
                 f"--run {run_id}: {describe(run)} is not a finished training run "
-                f"({run.data.tags.get('fer.kind', 'no kind')}, {run.info.status})"
+                f"({run.data.tags.get(tag_keys.KIND, 'no kind')}, {run.info.status})"
             )
         runs.append(run)
     return sorted(runs, key=lambda r: r.info.start_time)
@@ -76,9 +77,9 @@ def find_runs(
             parent_run = client.get_run(parent)
         except MlflowException:
             raise PipelineError(f"--parent {parent}: no such MLflow run") from None
-    filters = ["tags.`fer.kind` = 'train'", "attributes.status = 'FINISHED'"]
+    filters = [f"tags.`{tag_keys.KIND}` = 'train'", "attributes.status = 'FINISHED'"]
     if parent_run:
-        filters.append(f"tags.`mlflow.parentRunId` = '{parent_run.info.run_id}'")
+        filters.append(f"tags.`{tag_keys.PARENT_RUN}` = '{parent_run.info.run_id}'")
     for key, value in (tags or {}).items():
         filters.append(f"tags.`{key}` = '{value}'")
     for key, value in (params or {}).items():
@@ -104,7 +105,7 @@ def find_runs(
 def setting_value(run: Run, key: str) -> str | None:
     """A run's value for config key ``key``: its choice tag (``fer.<key>``, e.g. ``optimizer`` ->
     ``adam``) when there is one, else the logged param (``optimizer.lr`` -> ``0.001``)."""
-    return run.data.tags.get(f"fer.{key}") or run.data.params.get(key)
+    return run.data.tags.get(tag_keys.choice(key)) or run.data.params.get(key)
 
 
 def read_predictions(

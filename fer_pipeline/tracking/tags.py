@@ -14,6 +14,9 @@ SWEEP_DIR = "fer.sweep_dir"  # on a sweep: its Hydra folder (its jobs find their
 DATA_NAME = "data.name"
 DATA_DIGEST = "data.digest"
 DATA_CLASSES = "data.classes"
+BEST_SETTING = "fer.best_setting"  # on a compared parent run: its best setting, seeds, run
+BEST_SEEDS = "fer.best_seeds"
+BEST_RUN = "fer.best_run_id"
 # The config groups a run is tagged with, as fer.<group> (what it chose).
 CHOICE_GROUPS = ("data", "model", "optimizer", "scheduler", "trainer")
 
