@@ -161,7 +161,7 @@ def log_model(client, run_id: str, folder: Path) -> str:
     """Log the saved model ``folder`` (see :func:`save`) as an MLflow 3 logged model named
     ``model`` whose source is the run (the run page's "Logged models", the experiment's Models
     tab); returns its id (``m-...``). ``models:/<id>`` and ``runs:/<run id>/model`` both load it."""
-    from mlflow.entities import LoggedModelStatus
+    from mlflow.entities import LoggedModelOutput, LoggedModelStatus
 
     experiment = client.get_run(run_id).info.experiment_id
     model = client.create_logged_model(experiment, name=MODEL_ARTIFACT, source_run_id=run_id)
@@ -171,6 +171,7 @@ def log_model(client, run_id: str, folder: Path) -> str:
         client.finalize_logged_model(model.model_id, LoggedModelStatus.FAILED)
         raise
     client.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
+    client.log_outputs(run_id, [LoggedModelOutput(model.model_id, 0)])  # the run's page lists it
     return model.model_id
 
 

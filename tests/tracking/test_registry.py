@@ -34,6 +34,8 @@ def test_first_version_is_champion_until_another_is_crowned(tmp_path, monkeypatc
     assert champion(client).source == f"models:/{models[first]}"  # from the logged model
     assert "MLFLOW_TRACKING_URI" not in os.environ  # the default store is left as it was
     assert client.get_logged_model(models[first]).source_run_id == first
+    outputs = client.get_run(first).outputs.model_outputs  # the run page's "Logged models"
+    assert [o.model_id for o in outputs] == [models[first]]
 
     tag_versions(client, second, {"test_accuracy": "0.7300"})
     assert client.get_model_version("fer-pipeline", "2").tags["test_accuracy"] == "0.7300"
