@@ -35,6 +35,8 @@ def checkpoint_datamodule(cfg, module):
     from fer_pipeline.data.datamodule import build_datamodule
 
     record = module.preprocessing
+    if record is None:
+        raise PipelineError("the checkpoint holds no preprocessing record and no loader config")
     loader = {"input_size": record.input_size, "mean": record.mean, "std": record.std}
     datamodule = build_datamodule(OmegaConf.merge(cfg, {"loader": loader}))
     if list(datamodule.classes) != list(record.classes):

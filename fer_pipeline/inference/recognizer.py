@@ -194,7 +194,12 @@ class Recognizer:
         :func:`resolve_checkpoint`; MLflow URIs from ``tracking_uri``, default
         ``$MLFLOW_TRACKING_URI`` or ``mlflow.db``)."""
         with local_checkpoint(model, tracking_uri) as checkpoint:
-            net, config, preprocessing = load_net(checkpoint)
+            net, config, _, _, preprocessing = load_net(checkpoint)
+            if preprocessing is None:
+                raise PipelineError(
+                    f"model {model}: its checkpoint holds no preprocessing record and no loader "
+                    "config (not a fer-pipeline training checkpoint)"
+                )
         return cls(net, preprocessing, config, str(model), detector, device, batch_size, precision)
 
     def _autocast(self):

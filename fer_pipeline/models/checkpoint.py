@@ -9,6 +9,7 @@ from __future__ import annotations
 import pickle
 import struct
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from hydra.errors import InstantiationException
@@ -17,7 +18,12 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from fer_pipeline.errors import PipelineError
-from fer_pipeline.models.preprocessing import Preprocessing, preprocessing_of
+from fer_pipeline.models.preprocessing import (
+    PREPROCESSING_KEY,
+    Preprocessing,
+    has_preprocessing,
+    preprocessing_of,
+)
 
 
 def build_net(model_cfg, num_classes: int, in_channels: int) -> nn.Module:
@@ -63,16 +69,26 @@ def checkpoint_config(state: dict, path: str | Path) -> tuple[DictConfig, list[s
         raise PipelineError(f"{path} is not a fer-pipeline checkpoint (no {err})") from None
 
 
-def load_net(path: str | Path) -> tuple[nn.Module, DictConfig, Preprocessing]:
+class Loaded(NamedTuple):
+    net: nn.Module
+    config: DictConfig
+    classes: list[str]
+    in_channels: int
+    preprocessing: Preprocessing | None  # None: a net saved without the pipeline's loader config
+
+
+def load_net(path: str | Path) -> Loaded:
     """The trained net of a train-stage checkpoint in eval mode, with its config and its
     preprocessing record (classes, input, face crop: :mod:`fer_pipeline.models.preprocessing`). The net is rebuilt from the checkpoint's own config (never fetching ImageNet
     weights: the checkpoint's replace them) and every weight must fit it (strict: a missing or
     unexpected key is a one-line error naming ``path``)."""
     state = read_checkpoint(path)
-    config, _, _ = checkpoint_config(state, path)
-    preprocessing = preprocessing_of(state, str(path))
+    config, classes, in_channels = checkpoint_config(state, path)
+    preprocessing = None  # a net saved outside the pipeline may have none: what needs it says so
+    if PREPROCESSING_KEY in state or has_preprocessing(config):
+        preprocessing = preprocessing_of(state, str(path))
     config.model.net.pretrained = False
-    net = build_net(config.model, len(preprocessing.classes), preprocessing.channels)
+    net = build_net(config.model, len(classes), in_channels)
     prefix = "net."
     weights = state.get("state_dict")
     if not isinstance(weights, dict):
@@ -85,4 +101,4 @@ def load_net(path: str | Path) -> tuple[nn.Module, DictConfig, Preprocessing]:
         lines = str(err).splitlines()
         first = " ".join((lines[1] if len(lines) > 1 else lines[0]).split())[:300]
         raise PipelineError(f"{path} does not fit the net its config describes ({first})") from None
-    return net.eval(), config, preprocessing
+    return Loaded(net.eval(), config, classes, in_channels, preprocessing)

@@ -15,7 +15,11 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from fer_pipeline.errors import PipelineError
 from fer_pipeline.models.checkpoint import load_net
-from fer_pipeline.models.preprocessing import PREPROCESSING_KEY, Preprocessing
+from fer_pipeline.models.preprocessing import (
+    PREPROCESSING_KEY,
+    Preprocessing,
+    has_preprocessing,
+)
 from fer_pipeline.rng import global_rng_state, set_global_rng_state
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
@@ -141,7 +145,7 @@ class FERModule(pl.LightningModule):
         :mod:`fer_pipeline.models.preprocessing`) beside the config it was trained with; a full
         one (``last.ckpt``) also every global RNG state, so a resumed run shuffles and augments as
         the unbroken run would have."""
-        if self.hparams.config:
+        if has_preprocessing(self.hparams.config):
             record = Preprocessing.from_config(
                 self.hparams.config, self.hparams.classes, self.hparams.in_channels
             )
@@ -184,11 +188,10 @@ def load_trained(checkpoint: str | Path) -> FERModule:
     The net is :func:`~fer_pipeline.models.checkpoint.load_net`'s (rebuilt from the checkpoint's
     own config, every weight strictly matched). ``module.config`` is that config and
     ``module.preprocessing`` its preprocessing record (how to feed it faces)."""
-    net, config, preprocessing = load_net(checkpoint)
+    net, config, classes, in_channels, preprocessing = load_net(checkpoint)
     module = FERModule(
-        net, classes=list(preprocessing.classes), config=OmegaConf.to_container(config),
-        in_channels=preprocessing.channels,
-    )  # fmt: skip
+        net, classes=classes, config=OmegaConf.to_container(config), in_channels=in_channels
+    )
     module.config = config
     module.preprocessing = preprocessing
     return module.eval()

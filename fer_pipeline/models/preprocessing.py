@@ -87,4 +87,12 @@ def preprocessing_of(state: dict, where: str = "") -> Preprocessing:
             hparams["config"], hparams["classes"], hparams.get("in_channels", 1)
         )
     except (KeyError, TypeError) as err:
-        raise PipelineError(f"{where} is not a fer-pipeline checkpoint (no {err})") from None
+        raise PipelineError(
+            f"{where} holds no preprocessing record and no config to derive one from (no {err})"
+        ) from None
+
+
+def has_preprocessing(config) -> bool:
+    """Whether a config (of a module or a checkpoint) says enough to make a record: a net built
+    outside the pipeline, with only its model config, does not."""
+    return bool(config) and "loader" in config
