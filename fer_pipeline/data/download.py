@@ -39,22 +39,16 @@ def fetch_url(
     url: str,
     dest: Path,
     md5: str | None = None,
-    headers: dict[str, str] | None = None,
     timeout: float = 30,
 ) -> Path:
-    """Download ``url`` to ``dest``, resuming ``dest.part`` if an earlier attempt left one.
-
-    ``headers`` are sent to ``url`` only, never to a host it redirects to (Kaggle redirects to
-    signed storage URLs that refuse a second credential). A complete ``dest`` is reused.
-    """
+    """Download ``url`` to ``dest``, resuming ``dest.part`` if an earlier attempt left one. A
+    complete ``dest`` is reused."""
     if dest.is_file() and (md5 is None or file_md5(dest) == md5):
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     start = part.stat().st_size if part.is_file() else 0
     request = Request(url, headers={"User-Agent": "fer-pipeline"})
-    for key, value in (headers or {}).items():
-        request.add_unredirected_header(key, value)
     if start:
         request.add_header("Range", f"bytes={start}-")
     try:
