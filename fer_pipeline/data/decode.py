@@ -14,7 +14,12 @@ from fer_pipeline.errors import PipelineError
 
 # OpenCV logs its decoders' complaints (a missing file, a broken PNG chunk) to the terminal; the
 # project reports each bad file itself, in one line or one report row.
-cv2.setLogLevel(0)  # 0: silent (OpenCV's LOG_LEVEL_SILENT)
+# 0: silent (LOG_LEVEL_SILENT). OpenCV 4 has cv2.setLogLevel; OpenCV 5 (the GPU image's) only
+# cv2.utils.logging.setLogLevel.
+if hasattr(cv2, "setLogLevel"):
+    cv2.setLogLevel(0)
+else:
+    cv2.utils.logging.setLogLevel(0)
 
 # Images declaring more pixels than this are refused from their header, before any decoding: a
 # 48 MP phone photo passes, a PNG that declares 40,000 x 40,000 (an "image bomb") does not.
