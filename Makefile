@@ -8,7 +8,7 @@ UV_VERSION := 0.13.9
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: install install-test demo test test-fast lint ui app notebooks experiments
+.PHONY: install install-test demo test test-fast lint ui app notebooks experiments gpu-carry
 
 $(UV):
 	python3 -m venv $(VENV)
@@ -59,3 +59,8 @@ app: install
 notebooks: $(UV)
 	$(SYNC) --extra notebooks
 	jupyter lab notebooks/
+
+# What benchmarks/gpu_check.sh needs on a GPU machine without network, in .carry/ (git-ignored):
+# benchmarks/gpu/wheels.txt as Python 3.12 wheels and the FER2013 archive (docs/training.md).
+gpu-carry: $(UV)
+	PYTHON=python bash benchmarks/gpu/carry.sh $(ARCHIVE)

@@ -9,9 +9,13 @@ In one process, on the same faces, model, batch size and optimizer (SGD with mom
   loop.
 
 For each model mode (fusion, ensemble, resnet50, resnet34) and input size it times training batches
-after a warm-up and reports images/s of each and their ratio; then inference faces/s by batch size
-(fusion); and the peak memory (CPU resident set, or GPU allocated). Prints one JSON object and logs
-it to MLflow (experiment ``benchmarks``: metrics, and the JSON as an artifact).
+after a warm-up and reports images/s of each and their ratio, the time one epoch of the training
+faces takes at that speed, the model's training FLOPs per image (forward + backward, counted by
+``torch.utils.flop_counter``) and, given the device's peak, the model FLOPs utilisation (MFU =
+FLOPs per image x images/s / peak); on a GPU, each model's peak memory. Then inference faces/s by
+batch size (fusion); and the peak memory (CPU resident set, or GPU allocated). Prints one JSON object
+(also written to ``--out``) and logs it to MLflow (experiment ``benchmarks``: metrics, and the JSON
+as an artifact).
 
     python benchmarks/train_throughput.py                          # CPU, 48 and 96 px
     python benchmarks/train_throughput.py --device cuda --batch-size 256 --batches 30
@@ -36,6 +40,7 @@ import torch
 from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
+from torch.utils.flop_counter import FlopCounterMode
 from torchvision import transforms as T
 
 from fer_pipeline.config import load_config
@@ -188,6 +193,24 @@ def our_trainer(net, datamodule, args, batches: int, warmup: int) -> float:
     return timer.images_per_s
 
 
+def train_flops_per_image(net, size: int, device: str) -> float:
+    """FLOPs of one training step (forward and backward) per image, counted on a batch of 2."""
+    net = net.to(device).train()
+    x = torch.randn(2, 1, size, size, device=device)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        net(x).sum().backward()
+    net.zero_grad(set_to_none=True)
+    return counter.get_total_flops() / 2
+
+
+def peak_tflops(args) -> float | None:
+    """The device's peak for MFU: --peak-tflops, else 790 (H100/H200 dense bf16) on CUDA."""
+    if args.peak_tflops is not None:
+        return args.peak_tflops
+    return 790.0 if args.device.startswith("cuda") else None
+
+
 @torch.inference_mode()
 def inference(net, size: int, args) -> dict:
     """Faces/s by batch size, ours (precision autocast, channels_last) and plain fp32."""
@@ -237,6 +260,10 @@ def main() -> None:
     parser.add_argument("--infer-repeats", type=int, default=3)
     parser.add_argument("--data", help="a data/ folder with faces/ and split/ (else synthetic)")
     parser.add_argument("--images", type=int, default=1024, help="synthetic faces")
+    parser.add_argument(
+        "--peak-tflops", type=float, help="the device's peak for MFU (default: 790 on CUDA)"
+    )
+    parser.add_argument("--out", help="also write the JSON to this file")
     args = parser.parse_args()
     torch.manual_seed(0)
 
@@ -266,21 +293,33 @@ def main() -> None:
                 pin_memory=args.device.startswith("cuda"),
                 drop_last=True,
             )
+            train_faces = sum(r["split"] == "train" for r in rows)
             for mode in args.modes.split(","):
                 model_cfg = load_config([f"model={mode}"]).model
+                flops = train_flops_per_image(build_net(model_cfg, 7, 1), size, args.device)
                 torch.manual_seed(0)
                 plain = plain_loop(
                     build_net(model_cfg, 7, 1), plain_loader, args.device, args.batches, args.warmup
                 )
+                if args.device.startswith("cuda"):
+                    torch.cuda.empty_cache()
+                    torch.cuda.reset_peak_memory_stats()
                 torch.manual_seed(0)
                 ours = our_trainer(
                     build_net(model_cfg, 7, 1), datamodule, args, args.batches, args.warmup
                 )
-                train[f"{mode}/{size}"] = {
+                row = {
                     "ours_images_per_s": round(ours, 1),
                     "plain_images_per_s": round(plain, 1),
                     "ratio": round(ours / plain, 2),
+                    "epoch_s": round(train_faces / ours, 2),
+                    "train_gflops_per_image": round(flops / 1e9, 3),
                 }
+                if peak_tflops(args):
+                    row["mfu"] = round(flops * ours / (peak_tflops(args) * 1e12), 4)
+                if args.device.startswith("cuda"):
+                    row["ours_peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+                train[f"{mode}/{size}"] = row
                 print(mode, size, json.dumps(train[f"{mode}/{size}"]), flush=True)
         smallest = min(int(s) for s in args.sizes.split(","))
         infer = inference(build_net(load_config(["model=fusion"]).model, 7, 1), smallest, args)
@@ -292,6 +331,8 @@ def main() -> None:
         "torch_threads": torch.get_num_threads(),
         "batch_size": args.batch_size,
         "timed_batches": args.batches,
+        "train_faces": train_faces,
+        "peak_tflops": peak_tflops(args),
         "ours": {
             "data": "packed arrays, batched augmentation on the device",
             "precision": args.precision,
@@ -311,6 +352,8 @@ def main() -> None:
         result["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     log_to_mlflow(result)
     print(json.dumps(result, indent=2))
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
 
 
 def log_to_mlflow(result: dict) -> None:
