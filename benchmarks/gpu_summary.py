@@ -14,6 +14,7 @@ import argparse
 import csv
 import json
 import platform
+import statistics
 import sys
 from pathlib import Path
 
@@ -65,7 +66,7 @@ def summary(
     ]
     if timed:
         lines.append(
-            f"- Epoch time (training batches): median {sorted(timed)[len(timed) // 2]:.2f} s, "
+            f"- Epoch time (training batches): median {statistics.median(timed):.2f} s, "
             f"first {timed[0]:.2f} s"
         )
     lines += [

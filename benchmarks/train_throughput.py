@@ -294,6 +294,7 @@ def main() -> None:
                 drop_last=True,
             )
             train_faces = sum(r["split"] == "train" for r in rows)
+            peak = peak_tflops(args)
             for mode in args.modes.split(","):
                 model_cfg = load_config([f"model={mode}"]).model
                 flops = train_flops_per_image(build_net(model_cfg, 7, 1), size, args.device)
@@ -315,8 +316,8 @@ def main() -> None:
                     "epoch_s": round(train_faces / ours, 2),
                     "train_gflops_per_image": round(flops / 1e9, 3),
                 }
-                if peak_tflops(args):
-                    row["mfu"] = round(flops * ours / (peak_tflops(args) * 1e12), 4)
+                if peak:
+                    row["mfu"] = round(flops * ours / (peak * 1e12), 4)
                 if args.device.startswith("cuda"):
                     row["ours_peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
                 train[f"{mode}/{size}"] = row
