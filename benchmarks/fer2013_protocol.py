@@ -43,6 +43,17 @@ def interval(correct: np.ndarray, resamples: int = 2000, seed: int = 0) -> dict:
             "faces": int(len(correct))}  # fmt: skip
 
 
+def unaugmented_data(faces: str, split: str, loader_cfg) -> FERDataModule:
+    """The prepared split, unaugmented, at the checkpoint's input size and normalisation."""
+    datamodule = FERDataModule(
+        faces, str(Path(split) / "manifest.csv"), input_size=loader_cfg.input_size,
+        batch_size=256, eval_batch_size=256, mean=loader_cfg.mean, std=loader_cfg.std, augment=None,
+        augmentation="albumentations",
+    )  # fmt: skip
+    datamodule.setup(None)
+    return datamodule
+
+
 def correct_per_face(module, datamodule: FERDataModule, split: str, tta: str) -> tuple:
     """``(paths, correct)`` of every face of ``split``, unaugmented, with ``tta``."""
     loader = datamodule._loader(split, shuffle=False)
@@ -75,13 +86,8 @@ def main() -> None:
     start = time.perf_counter()
     results: dict = {}
     best = load_trained(Path(args.models) / "best.ckpt")
-    loader_cfg, tta = best.config.loader, best.config.evaluation.tta
-    datamodule = FERDataModule(
-        args.faces, str(Path(args.split) / "manifest.csv"), input_size=loader_cfg.input_size,
-        batch_size=256, eval_batch_size=256, mean=loader_cfg.mean, std=loader_cfg.std, augment=None,
-        augmentation="albumentations",
-    )  # fmt: skip
-    datamodule.setup(None)
+    tta = best.config.evaluation.tta
+    datamodule = unaugmented_data(args.faces, args.split, best.config.loader)
     per_face = {}
     for split in ("train", "val", "test"):
         paths, correct = correct_per_face(best, datamodule, split, tta)
