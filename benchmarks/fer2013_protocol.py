@@ -29,13 +29,15 @@ from pathlib import Path
 import numpy as np
 
 from fer_pipeline.data.datamodule import FERDataModule
+from fer_pipeline.errors import exit_on_error
 from fer_pipeline.evaluation.report import predict
 from fer_pipeline.models.module import load_trained
 from fer_pipeline.quiet import quiet_libraries
 
 
 def interval(correct: np.ndarray, resamples: int = 2000, seed: int = 0) -> dict:
-    """Accuracy of a 0/1 vector with its 95 % percentile bootstrap interval."""
+    """Accuracy of a 0/1 vector (or the mean of any per-face vector, such as a paired difference)
+    with its 95 % percentile bootstrap interval."""
     rng = np.random.default_rng(seed)
     means = correct[rng.integers(0, len(correct), (resamples, len(correct)))].mean(axis=1)
     low, high = np.quantile(means, [0.025, 0.975])
@@ -75,6 +77,7 @@ def duplicated_test_faces(pairs_csv: Path) -> tuple[set[str], set[str]]:
     return anywhere, same_label
 
 
+@exit_on_error
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", default="models", help="folder with best.ckpt and last.ckpt")

@@ -15,35 +15,38 @@ import json
 import time
 from pathlib import Path
 
+import torch
 from fer2013_protocol import correct_per_face, interval, unaugmented_data
 
+from fer_pipeline.errors import exit_on_error
+from fer_pipeline.evaluation.settings import TTA_MODES
+from fer_pipeline.evaluation.tta import views
 from fer_pipeline.models.module import load_trained
 from fer_pipeline.quiet import quiet_libraries
 
-VIEWS = {"none": 1, "hflip": 2, "tencrop": 10}
 
-
+@exit_on_error
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", default="models", help="folder with best.ckpt")
     parser.add_argument("--split", default="data/split")
     parser.add_argument("--faces", default="data/faces")
-    parser.add_argument("--tta", default="none,hflip,tencrop", help="comma-separated")
+    parser.add_argument("--tta", default=",".join(TTA_MODES), help="comma-separated")
     parser.add_argument("--test", action="store_true", help="also score test (not for choosing)")
     parser.add_argument("--out", default="reports/tta_val.json")
     args = parser.parse_args()
     quiet_libraries()
     choices = args.tta.split(",")
-    unknown = [c for c in choices if c not in VIEWS]
+    unknown = [c for c in choices if c not in TTA_MODES]
     if unknown:
-        parser.error(f"--tta: unknown {', '.join(unknown)} (known: {', '.join(VIEWS)})")
+        parser.error(f"--tta: unknown {', '.join(unknown)} (known: {', '.join(TTA_MODES)})")
     module = load_trained(Path(args.models) / "best.ckpt")
     datamodule = unaugmented_data(args.faces, args.split, module.config.loader)
     splits = ("val", "test") if args.test else ("val",)
     results: dict = {"model": str(module.config.model.name), "checkpoint": args.models, "rows": {}}
     correct = {}
     for tta in choices:
-        row = {}
+        row = {"views": len(views(torch.zeros(1, 1, 8, 8), tta))}
         for split in splits:
             start = time.perf_counter()
             _, correct[tta, split] = correct_per_face(module, datamodule, split, tta)
@@ -51,7 +54,8 @@ def main() -> None:
             row[split]["seconds"] = round(time.perf_counter() - start, 1)
         # paired on the same val faces: this view's accuracy minus the first choice's
         diff = correct[tta, "val"].astype(float) - correct[choices[0], "val"].astype(float)
-        row["val_minus_first"] = interval(diff)
+        paired = interval(diff)  # its "accuracy" is here the mean difference
+        row["val_minus_first"] = {"difference": paired.pop("accuracy"), **paired}
         results["rows"][tta] = row
     chosen = max(choices, key=lambda c: results["rows"][c]["val"]["accuracy"])
     results["chosen_on_val"] = chosen
@@ -65,8 +69,8 @@ def main() -> None:
     for tta, row in results["rows"].items():
         v, d = row["val"], row["val_minus_first"]
         line = (
-            f"| {tta} | {VIEWS[tta]} | {v['accuracy']:.4f} [{v['low']:.4f}, {v['high']:.4f}] | "
-            f"{d['accuracy']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] | {v['seconds']} |"
+            f"| {tta} | {row['views']} | {v['accuracy']:.4f} [{v['low']:.4f}, {v['high']:.4f}] | "
+            f"{d['difference']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] | {v['seconds']} |"
         )
         if args.test:
             t = row["test"]

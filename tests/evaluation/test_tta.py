@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -48,3 +54,47 @@ def test_mirror_averaging_cancels_a_left_right_preference():
 def test_bad_tta_settings_are_refused(mode, crop):
     with pytest.raises(PipelineError, match="evaluation.tta"):
         check_tta(mode, crop)
+
+
+TTA_VAL = Path(__file__).parents[2] / "benchmarks" / "tta_val.py"
+
+
+def run_tta_val(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(TTA_VAL), *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_tta_val_scores_each_view_on_val_and_chooses_the_best(split_project, checkpoint, tmp_path):
+    out = tmp_path / "tta.json"
+    data = split_project / "data"
+    result = run_tta_val(
+        "--models", str(checkpoint.parent), "--split", str(data / "split"),
+        "--faces", str(data / "faces"), "--out", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(out.read_text())
+    rows = report["rows"]
+    assert list(rows) == ["none", "hflip", "tencrop"]
+    assert [rows[m]["views"] for m in rows] == [1, 2, 10]
+    with (data / "split" / "manifest.csv").open() as f:
+        val_faces = sum(row["split"] == "val" for row in csv.DictReader(f))
+    assert all(rows[m]["val"]["faces"] == val_faces and "test" not in rows[m] for m in rows)
+    # the paired difference is against the first view: none against itself is exactly 0
+    assert rows["none"]["val_minus_first"]["difference"] == 0.0
+    for m in ("hflip", "tencrop"):
+        paired = rows[m]["val_minus_first"]["difference"]
+        assert paired == pytest.approx(rows[m]["val"]["accuracy"] - rows["none"]["val"]["accuracy"])
+    best = max(rows[m]["val"]["accuracy"] for m in rows)
+    assert rows[report["chosen_on_val"]]["val"]["accuracy"] == best
+    assert f"chosen on val: {report['chosen_on_val']}" in result.stdout
+
+
+def test_tta_val_refuses_a_missing_model_in_one_line(tmp_path):
+    out = tmp_path / "tta.json"
+    result = run_tta_val("--models", str(tmp_path / "nowhere"), "--out", str(out))
+    assert result.returncode == 2 and not out.exists()
+    assert (
+        result.stderr.strip()
+        == f"error: checkpoint {tmp_path / 'nowhere' / 'best.ckpt'} is missing (run the train stage first)"
+    )
