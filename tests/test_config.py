@@ -212,6 +212,13 @@ def test_the_cpu_recipe_and_its_tables_compose_with_each_optimizer_at_its_own_ra
             composed.scheduler._target_.endswith("OneCycleLR") and composed.data.name == "fer2013"
         )
     assert len({c.optimizer.lr for c in table.values()}) == 3
+    # the published tables keep the augmentation they were measured with, whatever the recipe's
+    heavier = {"hflip": 0.5, "rotate": 10, "shift": 0.1, "scale": 0.1, "brightness_contrast": 0.2,
+               "erase": 0.0}  # fmt: skip
+    for name in ("fer2013_table1", "fer2013_lr_grid", "fer2013_models"):
+        tables = load_config([f"experiment={name}"])
+        assert dict(tables.loader.augment) == heavier and tables.loss.label_smoothing == 0.1, name
+    assert cfg.loader.augment.rotate == 0 and cfg.loss.label_smoothing == 0  # the recipe's, lighter
     assert load_config(["optimizer=sgdm"]).optimizer.lr == 0.05  # no tuned_lr: the file's default
     assert load_config(["optimizer=sgdm", "++tuned_lr.sgdm=0.01"]).optimizer.lr == 0.01
     models = load_config(["experiment=fer2013_models", "model=resnet34", "seed=1"])
